@@ -1,0 +1,1 @@
+"""The RT-DETRv2 model: backbone, hybrid encoder, decoder, post-processing, checkpoints."""

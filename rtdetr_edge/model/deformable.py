@@ -1,0 +1,161 @@
+"""Multi-scale deformable attention (RT-DETRv2: per-level sampling points) and its sampling methods.
+
+Three ways to read the value maps at the sampling locations, chosen per model (`set_sampling`):
+
+- ``grid_sample``: ``F.grid_sample`` bilinear, zeros padding, ``align_corners=False`` -- the reference.
+- ``gather``: the same bilinear math written with index arithmetic and one Gather per level, for
+  runtimes without a GridSample op (TFLite, TensorRT < 8.5, NPUs). Equal to ``grid_sample`` up to
+  float rounding (tests hold it to 1e-5), not an approximation.
+- ``discrete``: nearest-point sampling as in the authors' ``discrete`` mode, with x clamped to the
+  width and y to the height (the authors clamp both to the height, wrong for non-square inputs).
+"""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn import init
+
+SAMPLING_METHODS = ("grid_sample", "gather", "discrete")
+
+
+def _check_method(method: str) -> str:
+    if method == "default":  # the authors' name for grid_sample
+        return "grid_sample"
+    if method not in SAMPLING_METHODS:
+        raise ValueError(f"unknown sampling method {method!r}; choose one of {', '.join(SAMPLING_METHODS)}")
+    return method
+
+
+def deformable_attention_core(value, spatial_shapes, sampling_locations, attention_weights, num_points_list,
+                              method="grid_sample"):
+    """Weighted sum of values sampled at `sampling_locations`.
+
+    value: [bs, Len_v, n_head, c]; spatial_shapes: [(h, w), ...] python ints, one per level;
+    sampling_locations: [bs, Len_q, n_head, sum(P), 2] in [0, 1] (x, y);
+    attention_weights: [bs, Len_q, n_head, sum(P)] (softmax over all points of all levels).
+    Returns [bs, Len_q, n_head * c].
+    """
+    method = _check_method(method)
+    bs, _, n_head, c = value.shape
+    len_q = sampling_locations.shape[1]
+    if method == "grid_sample":
+        return _core_grid_sample(value, spatial_shapes, sampling_locations, attention_weights, num_points_list)
+
+    # gather / discrete: value per (batch, head) as rows of a flat table
+    value = value.permute(0, 2, 1, 3).flatten(0, 1)  # [bs*n_head, Len_v, c]
+    locs = sampling_locations.permute(0, 2, 1, 3, 4).flatten(0, 1)  # [BH, Len_q, sumP, 2]
+    weights = attention_weights.permute(0, 2, 1, 3).flatten(0, 1)  # [BH, Len_q, sumP]
+    locs_list = locs.split(list(num_points_list), dim=-2)
+    weights_list = weights.split(list(num_points_list), dim=-1)
+    bh = value.shape[0]
+    out = None
+    start = 0
+    for level, (h, w) in enumerate(spatial_shapes):
+        v = value[:, start:start + h * w].reshape(-1, c)  # [BH*h*w, c]
+        start += h * w
+        base = (torch.arange(bh, device=value.device) * (h * w)).reshape(bh, 1, 1, 1)
+        loc = locs_list[level]
+        if method == "gather":
+            # the unnormalisation and weights of grid_sample (align_corners=False)
+            gx = ((2 * loc[..., 0] - 1 + 1) * w - 1) / 2
+            gy = ((2 * loc[..., 1] - 1 + 1) * h - 1) / 2
+            x0 = torch.floor(gx)
+            y0 = torch.floor(gy)
+            x1 = x0 + 1
+            y1 = y0 + 1
+            xs = torch.stack([x0, x1, x0, x1], dim=-1)  # [BH, Lq, P, 4]
+            ys = torch.stack([y0, y0, y1, y1], dim=-1)
+            wx = torch.stack([x1 - gx, gx - x0, x1 - gx, gx - x0], dim=-1)
+            wy = torch.stack([y1 - gy, y1 - gy, gy - y0, gy - y0], dim=-1)
+            valid = (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)
+            corner_w = wx * wy * valid.to(wx.dtype)
+            idx = ys.clamp(0, h - 1).to(torch.int64) * w + xs.clamp(0, w - 1).to(torch.int64) + base
+            sampled = v[idx.flatten()].reshape(bh, len_q, -1, 4, c)
+            sampled = (sampled * corner_w.unsqueeze(-1)).sum(-2)  # [BH, Lq, P, c]
+        else:  # discrete: the authors' rounding (x*w + 0.5, truncated), clamped per axis
+            ix = (loc[..., 0] * w + 0.5).clamp(0, w - 1).to(torch.int64)
+            iy = (loc[..., 1] * h + 0.5).clamp(0, h - 1).to(torch.int64)
+            idx = (iy * w + ix).unsqueeze(-1) + base
+            sampled = v[idx.flatten()].reshape(bh, len_q, -1, c)
+        contrib = (sampled * weights_list[level].unsqueeze(-1)).sum(-2)  # [BH, Lq, c]
+        out = contrib if out is None else out + contrib
+    return out.reshape(bs, n_head, len_q, c).permute(0, 2, 1, 3).reshape(bs, len_q, n_head * c)
+
+
+def _core_grid_sample(value, spatial_shapes, sampling_locations, attention_weights, num_points_list):
+    bs, _, n_head, c = value.shape
+    len_q = sampling_locations.shape[1]
+    value_list = value.permute(0, 2, 3, 1).flatten(0, 1).split([h * w for h, w in spatial_shapes], dim=-1)
+    grids = (2 * sampling_locations - 1).permute(0, 2, 1, 3, 4).flatten(0, 1)
+    grids_list = grids.split(list(num_points_list), dim=-2)
+    sampled = []
+    for level, (h, w) in enumerate(spatial_shapes):
+        value_l = value_list[level].reshape(bs * n_head, c, h, w)
+        sampled.append(F.grid_sample(value_l, grids_list[level], mode="bilinear", padding_mode="zeros",
+                                     align_corners=False))  # [BH, c, Lq, P]
+    weights = attention_weights.permute(0, 2, 1, 3).reshape(bs * n_head, 1, len_q, sum(num_points_list))
+    out = (torch.cat(sampled, dim=-1) * weights).sum(-1).reshape(bs, n_head * c, len_q)
+    return out.permute(0, 2, 1)
+
+
+class MSDeformableAttention(nn.Module):
+    def __init__(self, embed_dim=256, num_heads=8, num_levels=3, num_points=4, method="grid_sample",
+                 offset_scale=0.5):
+        super().__init__()
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.num_levels = num_levels
+        self.offset_scale = offset_scale
+        self.num_points_list = list(num_points) if isinstance(num_points, (list, tuple)) else [num_points] * num_levels
+        if len(self.num_points_list) != num_levels:
+            raise ValueError("num_points must give one count per level")
+        self.head_dim = embed_dim // num_heads
+        if self.head_dim * num_heads != embed_dim:
+            raise ValueError("embed_dim must be divisible by num_heads")
+        self.method = _check_method(method)
+        scale = [1 / n for n in self.num_points_list for _ in range(n)]
+        self.register_buffer("num_points_scale", torch.tensor(scale, dtype=torch.float32))
+        total = num_heads * sum(self.num_points_list)
+        self.sampling_offsets = nn.Linear(embed_dim, total * 2)
+        self.attention_weights = nn.Linear(embed_dim, total)
+        self.value_proj = nn.Linear(embed_dim, embed_dim)
+        self.output_proj = nn.Linear(embed_dim, embed_dim)
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        init.constant_(self.sampling_offsets.weight, 0)
+        thetas = torch.arange(self.num_heads, dtype=torch.float32) * (2.0 * math.pi / self.num_heads)
+        grid = torch.stack([thetas.cos(), thetas.sin()], -1)
+        grid = grid / grid.abs().max(-1, keepdim=True).values
+        grid = grid.reshape(self.num_heads, 1, 2).tile([1, sum(self.num_points_list), 1])
+        scaling = torch.cat([torch.arange(1, n + 1) for n in self.num_points_list]).reshape(1, -1, 1)
+        with torch.no_grad():
+            self.sampling_offsets.bias.copy_((grid * scaling).flatten())
+        init.constant_(self.attention_weights.weight, 0)
+        init.constant_(self.attention_weights.bias, 0)
+        init.xavier_uniform_(self.value_proj.weight)
+        init.constant_(self.value_proj.bias, 0)
+        init.xavier_uniform_(self.output_proj.weight)
+        init.constant_(self.output_proj.bias, 0)
+
+    def forward(self, query, reference_points, value, spatial_shapes, value_mask=None):
+        """query [bs, Lq, C]; reference_points [bs, Lq, 1, 4] (cx, cy, w, h in [0, 1]);
+        value [bs, Len_v, C]; spatial_shapes [(h, w), ...]."""
+        bs, len_q = query.shape[:2]
+        len_v = value.shape[1]
+        value = self.value_proj(value)
+        if value_mask is not None:
+            value = value * value_mask.to(value.dtype).unsqueeze(-1)
+        value = value.reshape(bs, len_v, self.num_heads, self.head_dim)
+        n_pts = sum(self.num_points_list)
+        offsets = self.sampling_offsets(query).reshape(bs, len_q, self.num_heads, n_pts, 2)
+        weights = self.attention_weights(query).reshape(bs, len_q, self.num_heads, n_pts)
+        weights = F.softmax(weights, dim=-1)
+        scale = self.num_points_scale.to(dtype=query.dtype).unsqueeze(-1)
+        offset = offsets * scale * reference_points[:, :, None, :, 2:] * self.offset_scale
+        locations = reference_points[:, :, None, :, :2] + offset
+        out = deformable_attention_core(value, spatial_shapes, locations, weights, self.num_points_list,
+                                        self.method)
+        return self.output_proj(out)
