@@ -1,0 +1,332 @@
+"""Training as the authors do it: AdamW with parameter groups, linear warm-up, EMA, gradient clipping,
+mixed precision on CUDA, atomic per-epoch checkpoints (`last.pt`, `best.pt` by AP), exact resume, and
+data-parallel training under torchrun (DDP)."""
+
+import csv
+import json
+import logging
+import math
+import os
+import random
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from ..data.coco import CocoDetection, resolve_coco_dir
+from ..data.transforms import eval_transforms, train_transforms
+from ..errors import UserError
+from ..model.checkpoint import META_KEY, atomic_save, load_state_into, read_checkpoint
+from ..model.rtdetr import build_model
+from ..model.variants import parse_imgsz
+from .criterion import RTDETRCriterion
+from .ema import ModelEMA
+from .evaluate import METRICS, collate, evaluate
+
+log = logging.getLogger("rtdetr_edge")
+
+
+@dataclass
+class TrainConfig:
+    data: str = None  # COCO folder (annotations/instances_{train,val}*.json + image folders)
+    model: str = "rtdetrv2_r18vd"
+    weights: str = None  # start from (ours or the authors'); class tensors re-initialised if needed
+    epochs: int = 72
+    batch: int = 8
+    imgsz: tuple = (640, 640)
+    out: str = "runs/train"
+    resume: bool = False
+    lr: float = 1e-4
+    backbone_lr_mult: float = None  # default: 0.1 with --weights, 1.0 from scratch
+    weight_decay: float = 1e-4
+    warmup_iters: int = 2000
+    ema_decay: float = 0.9999
+    ema_warmups: int = 2000
+    clip_max_norm: float = 0.1
+    amp: bool = True  # used where the device supports it (CUDA)
+    workers: int = 2
+    stop_epoch: int = None  # strong augmentations off from this epoch (default: epochs - 1 as released)
+    strong_aug: bool = True
+    multi_scale: bool = False
+    seed: int = 0
+    skip_bad: bool = False
+    train_json: str = None
+    val_json: str = None
+    train_images: str = None
+    val_images: str = None
+    time_limit_min: float = None  # stop (after evaluating) when this many minutes have passed
+    max_iters_per_epoch: int = None
+    sync_bn: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+class _EpochDataset(torch.utils.data.Dataset):
+    """Augmentations drawn from (seed, epoch, index): the same on resume and in any worker."""
+
+    def __init__(self, base, transforms, seed):
+        self.base, self.transforms, self.seed, self.epoch = base, transforms, seed, 0
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        self.transforms.set_epoch(self.epoch)
+        image, target = self.base.load(i)
+        return self.transforms(image, target, rng)
+
+
+def param_groups(model, lr, weight_decay, backbone_lr_mult):
+    """AdamW groups as released: backbone at lr*mult; no weight decay on norm parameters."""
+    groups = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        is_norm = re.search(r"(norm|bn)", name) is not None
+        is_backbone = name.startswith("backbone.")
+        key = (is_backbone, is_norm)
+        groups.setdefault(key, []).append(p)
+    return [{"params": ps, "lr": lr * (backbone_lr_mult if bb else 1.0),
+             "weight_decay": 0.0 if norm else weight_decay} for (bb, norm), ps in groups.items()]
+
+
+def _distributed():
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def _rank():
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def build_datasets(cfg: TrainConfig):
+    if cfg.train_json or cfg.val_json:
+        if not (cfg.train_json and cfg.val_json and (cfg.train_images or cfg.val_images)):
+            raise UserError("--train-json, --val-json and --images (or --train-images/--val-images) go together")
+        train_ann, val_ann = Path(cfg.train_json), Path(cfg.val_json)
+        train_img, val_img = Path(cfg.train_images or cfg.val_images), Path(cfg.val_images or cfg.train_images)
+    else:
+        if not cfg.data:
+            raise UserError("give --data DIR (COCO layout) or --train-json/--val-json/--images")
+        train_ann, train_img = resolve_coco_dir(cfg.data, "train")
+        val_ann, val_img = resolve_coco_dir(cfg.data, "val")
+    train = CocoDetection(train_ann, train_img, skip_bad=cfg.skip_bad)
+    val = CocoDetection(val_ann, val_img, transforms=eval_transforms(cfg.imgsz), skip_bad=cfg.skip_bad)
+    if train.category_ids != val.category_ids:
+        raise UserError(f"{train_ann.name} and {val_ann.name} have different categories")
+    return train, val
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        cfg.imgsz = parse_imgsz(cfg.imgsz)
+        self.out = Path(cfg.out)
+        if _distributed() and not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        self.rank = _rank()
+        self.world = dist.get_world_size() if dist.is_initialized() else 1
+        self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available()
+                                   else "cpu")
+        self.use_amp = cfg.amp and self.device.type == "cuda"
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+
+        self.train_set, self.val_set = build_datasets(cfg)
+        if self.rank == 0:
+            log.info(self.train_set.report())
+            log.info(self.val_set.report())
+        names = self.train_set.class_names
+        self.model = build_model(cfg.model, num_classes=self.train_set.num_classes, imgsz=cfg.imgsz,
+                                 class_names=names)
+        if cfg.weights and not cfg.resume:
+            state, _, _ = read_checkpoint(cfg.weights)
+            reinit = load_state_into(self.model, state, source=str(cfg.weights))
+            if reinit and self.rank == 0:
+                log.warning("%s: re-initialised %d class-dependent tensors for %d classes", cfg.weights,
+                            len(reinit), self.model.num_classes)
+        self.model.to(self.device)
+        mult = cfg.backbone_lr_mult if cfg.backbone_lr_mult is not None else (0.1 if cfg.weights else 1.0)
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.lr, cfg.weight_decay, mult), lr=cfg.lr,
+                                           betas=(0.9, 0.999))
+        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_warmups)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.criterion = RTDETRCriterion(self.model.num_classes)
+        self.epoch, self.iteration, self.best_ap, self.history = 0, 0, -1.0, []
+        stop = cfg.stop_epoch if cfg.stop_epoch is not None else max(cfg.epochs - 1, 1)
+        self.train_data = _EpochDataset(self.train_set, train_transforms(cfg.imgsz, stop, cfg.strong_aug), cfg.seed)
+        self.stop_epoch = stop
+        if cfg.resume:
+            self._resume(self.out / "last.pt")
+        self.ddp_model = self.model
+        if dist.is_initialized():
+            if cfg.sync_bn:
+                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            self.ddp_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _state(self):
+        cfg = asdict(self.cfg)
+        cfg["imgsz"] = list(cfg["imgsz"])
+        return {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                META_KEY: self.model.meta(), "ema": self.ema.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+                "epoch": self.epoch, "iteration": self.iteration, "best_ap": self.best_ap,
+                "history": self.history, "config": json.dumps(cfg),
+                "rng": {"torch": torch.get_rng_state(), "python": random.getstate()}}
+
+    def _resume(self, path):
+        if not path.is_file():
+            raise UserError(f"{path}: nothing to resume (no last.pt in {self.out})")
+        _, _, ckpt = read_checkpoint(path)
+        for key in ("optimizer", "epoch", "iteration", "ema"):
+            if key not in ckpt:
+                raise UserError(f"{path}: not a training checkpoint (no '{key}')")
+        load_state_into(self.model, ckpt["model"], source=str(path))
+        self.ema.load_state_dict(ckpt["ema"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scaler.load_state_dict(ckpt.get("scaler", {}))
+        self.epoch, self.iteration = int(ckpt["epoch"]), int(ckpt["iteration"])
+        self.best_ap, self.history = float(ckpt["best_ap"]), list(ckpt["history"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        random.setstate(ckpt["rng"]["python"])
+        if self.rank == 0:
+            log.info("resumed from %s at epoch %d (iteration %d)", path, self.epoch, self.iteration)
+
+    def _set_lr(self):
+        warm = min(1.0, (self.iteration + 1) / max(self.cfg.warmup_iters, 1))
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = base * warm
+
+    # -- loops ---------------------------------------------------------------------------------
+    def _loader(self):
+        self.train_data.epoch = self.epoch
+        g = torch.Generator().manual_seed(self.cfg.seed * 1000 + self.epoch)
+        sampler = None
+        if dist.is_initialized():
+            sampler = torch.utils.data.distributed.DistributedSampler(self.train_data, seed=self.cfg.seed)
+            sampler.set_epoch(self.epoch)
+        return torch.utils.data.DataLoader(self.train_data, batch_size=self.cfg.batch, shuffle=sampler is None,
+                                           sampler=sampler, generator=g, collate_fn=collate, drop_last=True,
+                                           num_workers=self.cfg.workers, persistent_workers=False)
+
+    def _multi_scale(self, images):
+        if not self.cfg.multi_scale or self.epoch >= self.stop_epoch:
+            return images
+        h, w = self.cfg.imgsz
+        r = random.choice([0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25])
+        size = (max(32, int(h * r) // 32 * 32), max(32, int(w * r) // 32 * 32))
+        return F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+
+    def train_one_epoch(self, on_step=None):
+        self.model.train()
+        torch.manual_seed(self.cfg.seed * 100003 + self.epoch)  # denoising noise: same on resume
+        loader = self._loader()
+        n_iter = len(loader) if self.cfg.max_iters_per_epoch is None else min(len(loader),
+                                                                               self.cfg.max_iters_per_epoch)
+        sums, count, start = {}, 0, time.time()
+        for i, (images, targets) in enumerate(loader):
+            if i >= n_iter:
+                break
+            images = self._multi_scale(images.to(self.device))
+            targets = [{k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in t.items()} for t in targets]
+            self._set_lr()
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+                outputs = self.ddp_model(images, targets)
+            with torch.autocast(self.device.type, enabled=False):
+                losses = self.criterion(outputs, targets)
+            loss = sum(losses.values())
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"loss is {loss.item()} at epoch {self.epoch}, iteration {i}")
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if self.cfg.clip_max_norm > 0:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_max_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.ema.update(self.model)
+            self.iteration += 1
+            main = {k: v.item() for k, v in losses.items() if "_" not in k[len("loss_"):]}
+            main["loss"] = loss.item()
+            for k, v in main.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            if on_step:
+                on_step(i + 1, n_iter, main, count * self.cfg.batch * self.world / (time.time() - start))
+        elapsed = time.time() - start
+        means = {k: v / max(count, 1) for k, v in sums.items()}
+        means["images_per_s"] = count * self.cfg.batch * self.world / max(elapsed, 1e-9)
+        return means
+
+    def fit(self, on_step=None, on_epoch=None):
+        """Train from the current epoch to cfg.epochs (or the time limit). Returns the history."""
+        start = time.time()
+        while self.epoch < self.cfg.epochs:
+            train_stats = self.train_one_epoch(on_step)
+            metrics = evaluate(self.ema.module, self.val_set, batch_size=self.cfg.batch) if self.rank == 0 else {}
+            self.epoch += 1
+            if self.rank == 0:
+                row = {"epoch": self.epoch, "iteration": self.iteration, "minutes": (time.time() - start) / 60,
+                       **{f"train_{k}": v for k, v in train_stats.items()},
+                       **{m: metrics[m] for m in METRICS}}
+                self.history.append(row)
+                is_best = metrics["AP"] > self.best_ap
+                self.best_ap = max(self.best_ap, metrics["AP"])
+                self.out.mkdir(parents=True, exist_ok=True)
+                state = self._state()
+                atomic_save(state, self.out / "last.pt")
+                if is_best:
+                    atomic_save(state, self.out / "best.pt")
+                self._write_metrics()
+                if on_epoch:
+                    on_epoch(row, metrics)
+            if self.cfg.time_limit_min and (time.time() - start) / 60 >= self.cfg.time_limit_min:
+                break
+        if dist.is_initialized():
+            dist.barrier()
+        return self.history
+
+    def _write_metrics(self):
+        rows = self.history
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        tmp = self.out / ".metrics.csv.tmp"
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(rows)
+        tmp.replace(self.out / "metrics.csv")
+        plot_history(rows, self.out / "metrics.png")
+
+
+def plot_history(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    for key in [k for k in rows[0] if k.startswith("train_loss")]:
+        a.plot(epochs, [r[key] for r in rows], marker="o", label=key[len("train_"):])
+    a.set_xlabel("epoch")
+    a.set_title("training loss (final layer terms, weighted)")
+    a.legend()
+    for key in ("AP", "AP50", "AP75"):
+        b.plot(epochs, [r[key] for r in rows], marker="o", label=key)
+    b.set_xlabel("epoch")
+    b.set_ylim(0, 1)
+    b.set_title("validation (EMA model)")
+    b.legend()
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(path)
