@@ -20,7 +20,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="RT-DETRv2 from PyTorch training to verified edge artifacts.")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: generate the default synthetic COCO dataset.")
 app.add_typer(data_app, name="data")
-console = Console()
+# tables keep their columns when printed to a file or a pipe (rich would assume 80 columns)
+console = Console(width=None if sys.stdout.isatty() else 180)
 err = Console(stderr=True)
 
 
@@ -81,28 +82,117 @@ def init(variant: str = typer.Option("rtdetrv2_r18vd", help="model variant (see 
 
 @app.command()
 @user_errors
-def predict(weights: Path = typer.Option(..., help="checkpoint (ours or the authors')"),
-            source: Path = typer.Option(..., help="an image or a folder of images"),
-            imgsz: Optional[str] = typer.Option(None, help=IMGSZ_HELP + " (default: the checkpoint's)"),
+def predict(source: Path = typer.Option(..., help="an image or a folder of images"),
+            weights: Optional[Path] = typer.Option(None, help="PyTorch checkpoint (ours or the authors')"),
+            model: Optional[Path] = typer.Option(None, help="exported bundle folder or model file "
+                                                            "(.onnx, .xml, .tflite, .engine)"),
+            imgsz: Optional[str] = typer.Option(None, help=IMGSZ_HELP + " (checkpoints only; default: theirs)"),
             conf: float = typer.Option(0.5, help="score threshold"),
             save: Optional[Path] = typer.Option(None, help="folder for images with the detections drawn"),
-            sampling: str = typer.Option("grid_sample", help="deformable sampling: grid_sample, gather, discrete")):
-    """Detect objects in images and print them; optionally save drawn images."""
+            sampling: str = typer.Option("grid_sample", help="deformable sampling for checkpoints: grid_sample, "
+                                                             "gather, discrete")):
+    """Detect objects in images with a checkpoint or any exported model, print them, optionally draw them."""
     from .model.variants import parse_imgsz
     from .predict import predict as run_predict
 
+    if (weights is None) == (model is None):
+        raise UserError("give exactly one of --weights (checkpoint) or --model (bundle or exported file)")
     size = parse_imgsz(imgsz) if imgsz else None
-    for path, det, names in run_predict(weights, source, size, conf, save, sampling):
+    for path, det, names in run_predict(weights or model, source, size, conf, save, sampling,
+                                        exported=model is not None):
         console.print(f"{path}: {len(det)} detections (score >= {conf})", soft_wrap=True, highlight=False)
         table = Table()
         for col in ("class", "score", "x0", "y0", "x1", "y1"):
             table.add_column(col, justify="left" if col == "class" else "right")
         for label, box, score in zip(det.labels, det.boxes, det.scores):
-            table.add_row(names[int(label)], f"{score:.3f}", *(f"{v:.1f}" for v in box))
+            name = names[int(label)] if int(label) < len(names) else str(int(label))
+            table.add_row(escape(name), f"{score:.3f}", *(f"{v:.1f}" for v in box))
         if len(det):
             console.print(table)
     if save is not None:
         console.print(f"drawn images saved in {save}")
+
+
+@app.command()
+@user_errors
+def export(weights: Path = typer.Option(..., help="checkpoint (ours or the authors')"),
+           format: str = typer.Option("onnx", "--format", help="onnx, openvino or tflite"),
+           precision: str = typer.Option("fp32", help="fp32 or fp16"),
+           imgsz: Optional[str] = typer.Option(None, help=IMGSZ_HELP + " (default: the checkpoint's)"),
+           batch: int = typer.Option(1, help="fixed batch size"),
+           dynamic_batch: bool = typer.Option(False, help="any batch size (ONNX/OpenVINO)"),
+           sampling: Optional[str] = typer.Option(None, help="grid_sample, gather or discrete (default: grid_sample; "
+                                                             "gather for TFLite)"),
+           out: Optional[Path] = typer.Option(None, help="bundle folder to create (default: exports/NAME)"),
+           force: bool = typer.Option(False, help="replace an existing bundle folder")):
+    """Export a checkpoint to a bundle: artifact + manifest.json + golden data for re-verification."""
+    import json
+
+    from rich.status import Status
+
+    from .export import export as run_export
+
+    with Status(f"exporting {format} {precision}", console=err):
+        path = run_export(weights, format, precision, imgsz, batch, dynamic_batch, sampling, out, force)
+    manifest = json.loads((path / "manifest.json").read_text())
+    console.print(f"bundle {path}: {manifest['artifact']} ({manifest['format']} {manifest['precision']}, "
+                  f"{manifest['sampling']}, {manifest['input']['imgsz'][0]}x{manifest['input']['imgsz'][1]}, "
+                  f"batch {manifest['input']['batch']}), manifest.json, golden.npz", highlight=False, soft_wrap=True)
+
+
+def _print_parity(result, paths):
+    from .parity import COLUMNS, _fmt, _name
+
+    cols = [c for c in COLUMNS if any(c[0] in a["metrics"] for a in result["artifacts"])]
+    table = Table(title="parity vs " + (str(result["weights"]) if result["weights"] else "stored golden outputs"))
+    table.add_column("artifact", no_wrap=True)
+    for _, title, _ in cols:
+        table.add_column(title, justify="right")
+    table.add_column("result")
+    for a in result["artifacts"]:
+        table.add_row(_name(a), *(_fmt(a["metrics"], k, f) for k, _, f in cols),
+                      "[green]pass[/green]" if a["ok"] else "[red]FAIL[/red] " + escape("; ".join(a["broken"])))
+    console.print(table)
+    console.print(f"report: {paths['json']}, {paths['md']}, {paths['png']}", highlight=False, soft_wrap=True)
+
+
+def _parse_tolerances(items):
+    out = {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        if not value:
+            raise UserError(f"--tol expects KEY=VALUE (e.g. raw_score_max=1e-3), got {item!r}")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise UserError(f"--tol {key}: {value!r} is not a number") from None
+    return out
+
+
+@app.command()
+@user_errors
+def parity(model: list[Path] = typer.Option(..., help="bundle folder (repeat for several)"),
+           weights: Optional[Path] = typer.Option(None, help="the PyTorch checkpoint (default: the bundle's "
+                                                             "stored golden outputs are the reference)"),
+           data: Optional[Path] = typer.Option(None, help="COCO folder: also compare AP on its val split"),
+           report: Path = typer.Option(Path("parity_report"), help="folder for parity.json/.md/.png"),
+           tol: Optional[list[str]] = typer.Option(None, help="override a tolerance, KEY=VALUE (repeatable): "
+                                                             "raw_score_max, raw_box_max, topk_score_max, "
+                                                             "top100_match_min, ap_drop_max"),
+           max_images: Optional[int] = typer.Option(None, help="use only the first N validation images")):
+    """Measure exported artifacts against the PyTorch model; exit code 1 when a tolerance is broken."""
+    from rich.progress import Progress
+
+    from .parity import parity as run_parity, write_report
+
+    tolerances = _parse_tolerances(tol)
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("measuring", total=None)
+        result = run_parity(model, weights, data, tolerances, max_images,
+                            progress=lambda n: progress.advance(task, n))
+    _print_parity(result, write_report(result, report))
+    if not result["ok"]:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -240,6 +330,60 @@ def data_synth(out: Path = typer.Argument(..., help="folder to create (must not 
         task = progress.add_task("generating images", total=train + val)
         generate(out, train, val, imgsz, seed, progress=lambda: progress.advance(task))
     console.print(f"wrote {out}: {train} train + {val} val images of {imgsz}px, classes: {', '.join(CLASSES)}")
+
+
+@app.command()
+@user_errors
+def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for everything it makes"),
+               minutes: float = typer.Option(5.0, help="training budget in minutes"),
+               imgsz: str = typer.Option("256", help=IMGSZ_HELP + " for training and export"),
+               train_images: int = typer.Option(300, help="generated training images"),
+               val_images: int = typer.Option(60, help="generated validation images"),
+               formats: str = typer.Option("onnx,openvino,tflite", help="comma-separated export formats")):
+    """The whole flow on the embedded default: generate data, train rtdetrv2_r18vd briefly, export to
+    ONNX, OpenVINO and TFLite, and measure parity (with COCO AP) against the PyTorch model."""
+    import time
+
+    from rich.progress import Progress
+
+    from .data.synth import generate
+    from .export import export as run_export
+    from .parity import parity as run_parity, write_report
+    from .train.trainer import TrainConfig, Trainer
+
+    start = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / "data"
+    if not data.exists():
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("1/4 generating the dataset", total=train_images + val_images)
+            generate(data, train_images, val_images, 320, seed=0, progress=lambda: progress.advance(task))
+    console.print(f"1/4 dataset {data} ({train_images} train + {val_images} val images, 6 shape classes)")
+    run = out / "train"
+    cfg = TrainConfig(data=str(data), model="rtdetrv2_r18vd", epochs=1000, batch=8, imgsz=imgsz, out=str(run),
+                      lr=2e-4, warmup_iters=50, ema_warmups=50, workers=1, strong_aug=False, time_limit_min=minutes)
+    trainer = Trainer(cfg)
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task(f"2/4 training for {minutes:g} min", total=None)
+        trainer.fit(on_step=lambda i, n, losses, speed: progress.update(
+            task, completed=i, total=n, description=f"2/4 training, epoch {trainer.epoch + 1}, "
+                                                   f"loss {losses['loss']:.2f}, {speed:.1f} img/s"))
+    weights = run / "best.pt"
+    last = trainer.history[-1]
+    console.print(f"2/4 trained {len(trainer.history)} epochs ({last['minutes']:.1f} min): AP {last['AP']:.3f}, "
+                  f"AP50 {last['AP50']:.3f} -> {weights}")
+    bundles = []
+    for fmt in [f.strip() for f in formats.split(",") if f.strip()]:
+        with err.status(f"3/4 exporting {fmt}"):
+            bundles.append(run_export(weights, fmt, "fp32", None, 1, False, None, out / "exports" / fmt, force=True))
+        console.print(f"3/4 exported {bundles[-1]}")
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("4/4 measuring parity", total=None)
+        result = run_parity(bundles, weights, data, progress=lambda n: progress.advance(task, n))
+    _print_parity(result, write_report(result, out / "parity"))
+    console.print(f"done in {(time.time() - start) / 60:.1f} min")
+    if not result["ok"]:
+        raise typer.Exit(1)
 
 
 def main():

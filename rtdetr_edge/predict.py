@@ -51,23 +51,33 @@ def draw(image_rgb: np.ndarray, det: Detections, class_names) -> np.ndarray:
     return img
 
 
-def predict(weights, source, imgsz=None, conf: float = 0.5, save=None, sampling="grid_sample"):
+def predict(weights, source, imgsz=None, conf: float = 0.5, save=None, sampling="grid_sample", exported=False):
     """Yield (path, Detections filtered by conf, class names) for every image of `source`; with `save`,
-    write the drawn images there (same file names)."""
+    write the drawn images there (same file names). `weights` is a checkpoint, or with exported=True a
+    bundle folder or exported model file run by its runtime."""
     import cv2
 
     files = list_images(source)
-    model = load_model(weights, imgsz=imgsz, sampling=sampling)
+    if exported:
+        from .runtime.base import load_runtime
+
+        runtime = load_runtime(weights)
+        names = runtime.class_names or [f"class_{i}" for i in range(100000)]
+        run = lambda image: runtime.detect([image])[0]  # noqa: E731
+    else:
+        model = load_model(weights, imgsz=imgsz, sampling=sampling)
+        names = model.class_names
+        run = lambda image: detect(model, [image])[0]  # noqa: E731
     if save is not None:
         save = Path(save)
         save.mkdir(parents=True, exist_ok=True)
     for path in files:
         image = read_image(path)
-        det = detect(model, [image])[0].filter(conf)
+        det = run(image).filter(conf)
         if save is not None:
             target = save / (path.stem + ".jpg")
             tmp = target.with_name(f".{target.name}.tmp.jpg")
-            if not cv2.imwrite(str(tmp), draw(image, det, model.class_names)):
+            if not cv2.imwrite(str(tmp), draw(image, det, names)):
                 raise UserError(f"{target}: cannot write the drawn image")
             tmp.replace(target)
-        yield path, det, model.class_names
+        yield path, det, names

@@ -134,6 +134,7 @@ def generate(out, n_train: int = 400, n_val: int = 100, imgsz: int = 320, seed: 
         raise UserError(f"{out}: exists and is not empty; choose another folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private
     try:
         (tmp / "annotations").mkdir()
         categories = [{"id": i + 1, "name": name, "supercategory": "shape"} for i, name in enumerate(CLASSES)]

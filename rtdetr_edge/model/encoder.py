@@ -6,6 +6,7 @@ Module names follow the authors' `HybridEncoder` so their checkpoints load witho
 import copy
 from collections import OrderedDict
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -105,14 +106,14 @@ def build_2d_sincos_position_embedding(h: int, w: int, embed_dim: int = 256, tem
     """
     if embed_dim % 4:
         raise ValueError("embed_dim must be divisible by 4 for the 2-D sin-cos embedding")
+    # numpy, not torch: exporters (TorchScript, torch.export) then see a constant, not float64 ops
     pos_dim = embed_dim // 4
-    omega = 1.0 / temperature ** (torch.arange(pos_dim, dtype=torch.float64) / pos_dim)
-    gy, gx = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
-                            indexing="ij")
-    out_y = gy.flatten()[:, None] * omega[None]
-    out_x = gx.flatten()[:, None] * omega[None]
-    pe = torch.cat([out_y.sin(), out_y.cos(), out_x.sin(), out_x.cos()], dim=1)[None]
-    return pe.to(dtype=dtype, device=device)
+    omega = 1.0 / temperature ** (np.arange(pos_dim, dtype=np.float64) / pos_dim)
+    gy, gx = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij")
+    out_y = gy.reshape(-1, 1) * omega[None]
+    out_x = gx.reshape(-1, 1) * omega[None]
+    pe = np.concatenate([np.sin(out_y), np.cos(out_y), np.sin(out_x), np.cos(out_x)], axis=1)[None]
+    return torch.from_numpy(pe).to(dtype=dtype, device=device)
 
 
 class HybridEncoder(nn.Module):

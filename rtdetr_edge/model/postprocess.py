@@ -37,6 +37,7 @@ class DeployModel(nn.Module):
         super().__init__()
         self.model = model
         self.postprocessor = PostProcessor(model.num_classes, num_top_queries)
+        self.train(model.training)
 
     def forward(self, images, orig_target_sizes):
         return self.postprocessor(self.model(images), orig_target_sizes)

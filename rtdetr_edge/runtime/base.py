@@ -1,8 +1,15 @@
-"""The detections type every model and runtime backend ends in."""
+"""The runtime interface, the detections type every model and backend ends in, and backend selection."""
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from ..errors import UserError
+
+BACKEND_BY_SUFFIX = {".onnx": "onnxruntime", ".xml": "openvino", ".tflite": "tflite", ".engine": "tensorrt",
+                     ".plan": "tensorrt", ".pt": "torch", ".pth": "torch"}
 
 
 @dataclass
@@ -26,3 +33,91 @@ class Detections:
         labels, boxes, scores = (np.asarray(a) for a in (labels, boxes, scores))
         return [Detections(labels[i].astype(np.int64), boxes[i].astype(np.float32), scores[i].astype(np.float32))
                 for i in range(len(scores))]
+
+
+class Runtime:
+    """One loaded model. Subclasses implement `_run(images, sizes) -> (labels, boxes, scores)`."""
+
+    backend = "?"
+
+    def __init__(self, path, manifest=None):
+        self.path = Path(path)
+        self.manifest = manifest or {}
+        m = self.manifest
+        self.imgsz = tuple(m["input"]["imgsz"]) if m.get("input") else None
+        self.batch = m.get("input", {}).get("batch")  # an int, or "dynamic"
+        self.precision = m.get("precision", "fp32")
+        self.class_names = m.get("class_names")
+
+    def infer(self, images: np.ndarray, sizes: np.ndarray):
+        """images [N,3,H,W] float32 in [0,1]; sizes [N,2] int (w, h). A fixed-batch artifact is fed in
+        chunks of its batch (the last chunk padded), so any N works."""
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        sizes = np.ascontiguousarray(sizes, dtype=np.int64)
+        fixed = self.batch if isinstance(self.batch, int) else None
+        if not fixed or len(images) == fixed:
+            return self._run(images, sizes)
+        outs = []
+        for start in range(0, len(images), fixed):
+            chunk, csz = images[start:start + fixed], sizes[start:start + fixed]
+            n = len(chunk)
+            if n < fixed:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, 0)])
+                csz = np.concatenate([csz, np.repeat(csz[-1:], fixed - n, 0)])
+            outs.append([o[:n] for o in self._run(chunk, csz)])
+        return tuple(np.concatenate([o[i] for o in outs]) for i in range(3))
+
+    def detect(self, images_rgb) -> list:
+        from ..preprocess import preprocess
+
+        batch, sizes = preprocess(images_rgb, self.imgsz)
+        return Detections.from_batch(*self.infer(batch, sizes))
+
+    def _run(self, images, sizes):
+        raise NotImplementedError
+
+
+def read_manifest(bundle) -> dict:
+    path = Path(bundle) / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{bundle}: not a bundle (no manifest.json)") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: malformed JSON ({e})") from None
+
+
+def load_runtime(bundle_or_file, backend=None, **options) -> Runtime:
+    """A bundle folder (artifact + manifest) or a bare file; the backend follows from the file's suffix."""
+    path = Path(bundle_or_file)
+    manifest = None
+    if path.is_dir():
+        manifest = read_manifest(path)
+        try:
+            artifact = path / manifest["artifact"]
+        except KeyError:
+            raise UserError(f"{path}/manifest.json: no 'artifact' field") from None
+    elif path.is_file():
+        artifact = path
+        if (path.parent / "manifest.json").is_file():
+            manifest = read_manifest(path.parent)
+    else:
+        raise UserError(f"{path}: no such bundle or model file")
+    if not artifact.is_file():
+        raise UserError(f"{artifact}: artifact named in the manifest is missing")
+    backend = backend or BACKEND_BY_SUFFIX.get(artifact.suffix.lower())
+    if backend is None:
+        raise UserError(f"{artifact}: unknown model format (known: {', '.join(sorted(BACKEND_BY_SUFFIX))})")
+    if backend == "onnxruntime":
+        from .onnxruntime import OnnxRuntime as cls
+    elif backend == "openvino":
+        from .openvino import OpenVinoRuntime as cls
+    elif backend == "tflite":
+        from .tflite import TFLiteRuntime as cls
+    elif backend == "tensorrt":
+        from .tensorrt import TensorRTRuntime as cls
+    elif backend == "torch":
+        from .pytorch import TorchRuntime as cls
+    else:
+        raise UserError(f"unknown backend {backend!r} (onnxruntime, openvino, tflite, tensorrt, torch)")
+    return cls(artifact, manifest, **options)

@@ -158,6 +158,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.criterion = RTDETRCriterion(self.model.num_classes)
         self.epoch, self.iteration, self.best_ap, self.history = 0, 0, -1.0, []
+        self.deadline = None
         stop = cfg.stop_epoch if cfg.stop_epoch is not None else max(cfg.epochs - 1, 1)
         self.train_data = _EpochDataset(self.train_set, train_transforms(cfg.imgsz, stop, cfg.strong_aug), cfg.seed)
         self.stop_epoch = stop
@@ -233,7 +234,7 @@ class Trainer:
                                                                                self.cfg.max_iters_per_epoch)
         sums, count, start = {}, 0, time.time()
         for i, (images, targets) in enumerate(loader):
-            if i >= n_iter:
+            if i >= n_iter or (self.deadline is not None and time.time() >= self.deadline):
                 break
             images = self._multi_scale(images.to(self.device))
             targets = [{k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in t.items()} for t in targets]
@@ -269,6 +270,8 @@ class Trainer:
     def fit(self, on_step=None, on_epoch=None):
         """Train from the current epoch to cfg.epochs (or the time limit). Returns the history."""
         start = time.time()
+        if self.cfg.time_limit_min:
+            self.deadline = start + self.cfg.time_limit_min * 60
         while self.epoch < self.cfg.epochs:
             train_stats = self.train_one_epoch(on_step)
             metrics = evaluate(self.ema.module, self.val_set, batch_size=self.cfg.batch) if self.rank == 0 else {}

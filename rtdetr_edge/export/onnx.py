@@ -1,0 +1,109 @@
+"""ONNX export: the authors' interface, opset 17, checked, simplified only when outputs stay the same.
+
+Inputs `images` [N,3,H,W] float32 in [0,1] and `orig_target_sizes` [N,2] int64 (w, h); outputs `labels`,
+`boxes` (xyxy pixels), `scores`, so existing RT-DETR inference code runs our files unchanged.
+The TorchScript-based exporter (dynamo=False) is used: it exports both grid_sample and the gather
+sampler correctly, where the dynamo exporter writes an invalid graph for the gather sampler (see
+shared/notes/toolchain.md). Opset 17: GridSample needs >= 16, LayerNormalization is native from 17,
+and TensorRT reads GridSample wrongly from opset 20 on.
+"""
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger("rtdetr_edge")
+
+OPSET = 17
+INPUT_NAMES = ["images", "orig_target_sizes"]
+OUTPUT_NAMES = ["labels", "boxes", "scores"]
+RAW_OUTPUT_NAMES = ["pred_scores", "pred_boxes"]
+
+
+class RawOutputs(torch.nn.Module):
+    """images -> sigmoid scores [N,Q,C] and boxes [N,Q,4] (cxcywh normalised): the outputs before top-k."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images):
+        out = self.model(images)
+        return out["pred_logits"].sigmoid(), out["pred_boxes"]
+
+
+def export_onnx(module, path, example_inputs, dynamic_batch=False, raw=False, simplify=True) -> dict:
+    """Export `module` (DeployModel, or RawOutputs with raw=True) to `path`. Returns facts for the manifest."""
+    import onnx
+
+    path = Path(path)
+    # the exporter restores the wrapper's training flag on every child afterwards: a fresh wrapper
+    # (training=True) would leave the model in training mode
+    module.eval()
+    inputs = INPUT_NAMES[:1] if raw else INPUT_NAMES
+    outputs = RAW_OUTPUT_NAMES if raw else OUTPUT_NAMES
+    dynamic_axes = {n: {0: "batch"} for n in inputs + outputs} if dynamic_batch else None
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about python ints taken from fixed sizes
+        torch.onnx.export(module, tuple(example_inputs), str(path), input_names=inputs, output_names=outputs,
+                          opset_version=OPSET, dynamic_axes=dynamic_axes, dynamo=False, do_constant_folding=True)
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    facts = {"opset": OPSET, "simplified": False}
+    if simplify:
+        facts.update(_simplify_if_equal(path, [t.numpy() for t in example_inputs], inputs))
+    ops = sorted({n.op_type for n in onnx.load(str(path)).graph.node})
+    facts["ops"] = ops
+    return facts
+
+
+def _run(path, feeds):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+def _simplify_if_equal(path, arrays, input_names) -> dict:
+    """onnxslim the graph; keep the result only if onnxruntime gives the same outputs (1e-6)."""
+    import onnx
+
+    try:
+        import onnxslim
+    except ImportError:
+        return {"simplified": False, "simplify_note": "onnxslim not installed"}
+    feeds = dict(zip(input_names, arrays))
+    before = _run(path, feeds)
+    slim_path = path.with_name(path.stem + ".slim.onnx")
+    try:
+        slim = onnxslim.slim(onnx.load(str(path)))
+        onnx.save(slim, str(slim_path))
+        onnx.checker.check_model(onnx.load(str(slim_path)), full_check=True)
+        after = _run(slim_path, feeds)
+    except Exception as e:  # a simplifier failure is not an export failure: keep the checked graph
+        slim_path.unlink(missing_ok=True)
+        log.warning("onnxslim failed (%s); keeping the unsimplified graph", str(e).splitlines()[0][:200])
+        return {"simplified": False, "simplify_note": f"onnxslim failed: {type(e).__name__}"}
+    same = all(a.shape == b.shape for a, b in zip(before, after)) and _same_outputs(before, after, len(input_names))
+    if not same:
+        slim_path.unlink()
+        log.warning("onnxslim changed the outputs; keeping the unsimplified graph")
+        return {"simplified": False, "simplify_note": "simplified graph gave different outputs"}
+    slim_path.replace(path)
+    return {"simplified": True, "simplifier": f"onnxslim {onnxslim.__version__}"}
+
+
+def _same_outputs(before, after, n_inputs) -> bool:
+    """Equal up to 1e-6 -- after top-k, up to the order of near-tied detections (as parity measures)."""
+    if n_inputs == 1:  # raw twin: scores/boxes per query
+        from ..parity import compare_raw
+        d = compare_raw(*before, *after)
+        return d["raw_score_max"] <= 1e-6 and d["raw_box_max"] <= 1e-6
+    from ..parity import compare_topk
+    d = compare_topk(dict(zip(("labels", "boxes", "scores"), before)), dict(zip(("labels", "boxes", "scores"), after)))
+    return d["topk_score_max"] <= 1e-6 and d["top100_match"] == 1.0

@@ -1,0 +1,161 @@
+"""Export to ONNX, OpenVINO and TFLite; bundles; runtimes; parity (random weights already show numerical
+parity). Tiny sizes: r18vd at 96-128 px."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from hf_reference import randomize_
+from rtdetr_edge import UserError, build_model, save_checkpoint
+from rtdetr_edge.export import export
+from rtdetr_edge.parity import parity
+from rtdetr_edge.runtime import load_runtime
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "rtdetr_edge.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=900)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    model = randomize_(build_model("rtdetrv2_r18vd", num_classes=6, imgsz=128,
+                                   class_names=["circle", "square", "triangle", "star", "hexagon", "cross"]))
+    path = tmp_path_factory.mktemp("w") / "w.pt"
+    save_checkpoint(model, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundles(weights, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bundles")
+    return {
+        "onnx": export(weights, "onnx", out=root / "onnx"),
+        "onnx_gather": export(weights, "onnx", imgsz=(96, 160), dynamic_batch=True, sampling="gather",
+                              out=root / "onnx_gather"),
+        "openvino": export(weights, "openvino", batch=2, out=root / "openvino"),
+        "openvino16": export(weights, "openvino", precision="fp16", out=root / "openvino16"),
+    }
+
+
+def test_onnx_bundle_has_the_authors_interface(bundles):
+    b = bundles["onnx"]
+    assert {p.name for p in b.iterdir()} == {"model.onnx", "manifest.json", "golden.npz"}
+    manifest = json.loads((b / "manifest.json").read_text())
+    assert manifest["format"] == "onnx" and manifest["precision"] == "fp32" and manifest["sampling"] == "grid_sample"
+    assert manifest["class_names"][0] == "circle" and manifest["input"]["imgsz"] == [128, 128]
+    assert set(manifest["sha256"]) == {"model.onnx", "golden.npz"} and "torch" in manifest["versions"]
+    model = onnx.load(str(b / "model.onnx"))
+    onnx.checker.check_model(model)
+    assert model.opset_import[0].version == 17
+    assert [i.name for i in model.graph.input] == ["images", "orig_target_sizes"]
+    assert [o.name for o in model.graph.output] == ["labels", "boxes", "scores"]
+    assert "GridSample" in {n.op_type for n in model.graph.node}
+
+
+def test_gather_sampling_has_no_gridsample_and_any_batch(bundles, weights):
+    b = bundles["onnx_gather"]
+    ops = {n.op_type for n in onnx.load(str(b / "model.onnx")).graph.node}
+    assert "GridSample" not in ops and "Gather" in ops
+    rt = load_runtime(b)
+    x = np.random.default_rng(0).random((3, 3, 96, 160), dtype=np.float32)
+    x[1] = x[0]  # the same image with another original size: boxes scale with it
+    sizes = np.array([[160, 96], [640, 480], [32, 64]])
+    labels, boxes, scores = rt.infer(x, sizes)
+    assert labels.shape == (3, 300) and boxes.shape == (3, 300, 4) and scores.shape == (3, 300)
+    assert np.allclose(boxes[1], boxes[0] * np.array([4.0, 5.0, 4.0, 5.0]), rtol=1e-4, atol=1e-2)
+    from rtdetr_edge.runtime.pytorch import TorchRuntime
+    ref = TorchRuntime(weights, imgsz=(96, 160), sampling="gather").infer(x, sizes)
+    assert np.abs(np.sort(ref[2], 1) - np.sort(scores, 1)).max() < 1e-4
+
+
+def test_parity_passes_for_onnx_and_openvino_fp32_fp16(bundles, weights):
+    report = parity([bundles[k] for k in ("onnx", "onnx_gather", "openvino", "openvino16")], weights)
+    for a in report["artifacts"]:
+        m = a["metrics"]
+        assert a["ok"], (a["bundle"], a["broken"])
+        if a["precision"] == "fp32":
+            assert m["raw_score_max"] <= 1e-4 and m["raw_box_max"] <= 1e-4 and m["top100_match"] == 1.0
+        else:
+            assert m["raw_score_max"] <= 1e-2 and m["top100_match"] >= 0.95
+    assert report["ok"]
+
+
+def test_parity_cli_writes_reports_and_exit_code_1_on_broken_tolerance(bundles, weights, tmp_path):
+    r = cli("parity", "--model", bundles["onnx"], "--weights", weights, "--report", tmp_path / "ok")
+    assert r.returncode == 0, r.stderr
+    assert "pass" in r.stdout
+    for name in ("parity.json", "parity.md", "parity.png"):
+        assert (tmp_path / "ok" / name).stat().st_size > 100
+    r = cli("parity", "--model", bundles["onnx"], "--weights", weights, "--report", tmp_path / "bad",
+            "--tol", "raw_score_max=1e-15", "--tol", "topk_score_max=1e-15")
+    assert r.returncode == 1 and "FAIL" in r.stdout
+    assert json.loads((tmp_path / "bad" / "parity.json").read_text())["ok"] is False
+
+
+def test_parity_without_weights_uses_golden_outputs(bundles):
+    report = parity([bundles["openvino"]])
+    a = report["artifacts"][0]
+    assert a["reference"].startswith("golden") and a["ok"] and "raw_score_max" not in a["metrics"]
+
+
+def test_damaged_bundle_is_refused(bundles, tmp_path):
+    import shutil
+    copy = tmp_path / "damaged"
+    shutil.copytree(bundles["onnx"], copy)
+    with open(copy / "golden.npz", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(UserError, match="golden.npz"):
+        parity([copy])
+
+
+def test_predict_with_a_bundle(bundles, tmp_path):
+    from rtdetr_edge.data.synth import generate
+    data = generate(tmp_path / "d", 1, 2, 128)
+    r = cli("predict", "--model", bundles["openvino"], "--source", data / "val", "--conf", "0.0", "--save",
+            tmp_path / "drawn")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("300 detections") == 2 and len(list((tmp_path / "drawn").iterdir())) == 2
+
+
+def test_failed_export_leaves_nothing(weights, tmp_path, monkeypatch):
+    import rtdetr_edge.export as ex
+
+    def boom(*a, **k):
+        raise RuntimeError("converter crashed")
+    monkeypatch.setattr(ex, "write_artifact", boom)
+    with pytest.raises(RuntimeError):
+        export(weights, "onnx", out=tmp_path / "b")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_user_errors_exit_2(weights, tmp_path):
+    for args, expect in [(["--format", "onnx", "--precision", "fp16"], "ONNX FP16"),
+                         (["--format", "caffe"], "--format"),
+                         (["--imgsz", "100"], "multiple of 32"),
+                         (["--format", "tflite", "--dynamic-batch"], "dynamic-batch")]:
+        r = cli("export", "--weights", weights, "--out", tmp_path / "x", *args)
+        assert r.returncode == 2 and expect in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_tflite_fp32_and_fp16(weights, tmp_path):
+    fp32 = export(weights, "tflite", out=tmp_path / "tflite")
+    fp16 = export(weights, "tflite", precision="fp16", out=tmp_path / "tflite16")
+    assert json.loads((fp32 / "manifest.json").read_text())["sampling"] == "gather"
+    assert (fp16 / "model.tflite").stat().st_size < 0.6 * (fp32 / "model.tflite").stat().st_size
+    report = parity([fp32], weights)  # with the raw twin: before and after top-k
+    a = report["artifacts"][0]
+    assert a["ok"], a["broken"]
+    assert a["metrics"]["raw_score_max"] <= 1e-4 and a["metrics"]["top100_match"] == 1.0
+    report = parity([fp16])  # against the stored golden outputs (as on a device)
+    assert report["artifacts"][0]["ok"], report["artifacts"][0]["broken"]
+    rt = load_runtime(fp32)
+    assert rt.backend == "tflite" and rt.interpreter_name == "ai_edge_litert"
