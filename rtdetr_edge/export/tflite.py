@@ -9,16 +9,50 @@ own quant_config path fails in 0.10.0 ('QuantConfig' object has no attribute 've
 Inputs stay NCHW. The int64 `orig_target_sizes` input becomes int32 in the file.
 """
 
+import contextlib
 import logging
+import os
+import sys
+import tempfile
 import warnings
 
 log = logging.getLogger("rtdetr_edge")
 
 
-def export_tflite(module, path, example_inputs, precision="fp32") -> dict:
-    import os
-    import tempfile
+@contextlib.contextmanager
+def converter_output_to_log():
+    """litert-torch, JAX and the MLIR passes print hundreds of progress/INFO lines on the process's own
+    stdout/stderr: send them to a temp log; on failure, replay its tail so the cause is visible."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as logf:
+        os.dup2(logf.fileno(), 1)
+        os.dup2(logf.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            logf.seek(0)
+            tail = logf.read().decode(errors="replace").splitlines()[-40:]
+            print("\n".join(["--- litert-torch output (last lines) ---"] + tail), file=sys.stderr)
+            raise
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
+
+def export_tflite(module, path, example_inputs, precision="fp32") -> dict:
+    with converter_output_to_log():
+        return _export_tflite(module, path, example_inputs, precision)
+
+
+def _export_tflite(module, path, example_inputs, precision):
     import litert_torch
 
     with warnings.catch_warnings():
