@@ -6,7 +6,9 @@ PyTorch eager in one run, printed as ratios (not part of CI).
 
 Reference measured on an AVX512-BF16 machine with the authors' export path (deploy + torch.onnx,
 opset 16): PyTorch eager 260 ms, onnxruntime FP32 147 ms, OpenVINO f32 147 ms, OpenVINO default
-(bf16) 78 ms. Timings on shared machines are noisy and CPUs differ: compare ratios of one run.
+(bf16) 78 ms. CPUs differ, so this script also times that export path itself ("authors' path" rows:
+the same model, deploy() + plain torch.onnx opset 16, no simplifier) in the same run. Timings on
+shared machines are noisy: compare rows of one run.
 """
 
 import argparse
@@ -77,6 +79,21 @@ def main():
                 effective = getattr(rt, "effective_precision", "")
                 rows.append((f"{rt.backend}", label + (f" (runs {effective})" if effective else ""),
                              json_sampling(bundle), med, best))
+        if "onnx" in args.formats:
+            # the authors' export path on this machine: deploy() + plain torch.onnx (opset 16), no simplifier
+            from rtdetr_edge.model.checkpoint import load_model
+            from rtdetr_edge.model.postprocess import DeployModel
+
+            model = load_model(weights, imgsz=size).deploy()
+            path = tmp / "authors_path.onnx"
+            with torch.no_grad():
+                torch.onnx.export(DeployModel(model).eval(), (torch.from_numpy(x), torch.from_numpy(sizes)), str(path),
+                                  input_names=["images", "orig_target_sizes"],
+                                  output_names=["labels", "boxes", "scores"], opset_version=16, dynamo=False)
+            for backend, opts in (("onnxruntime", {}), ("openvino", {"precision_hint": "f32"})):
+                rt = load_runtime(path, backend=backend, **opts)
+                med, best = median_ms(lambda: rt.infer(x, sizes), args.warmup, args.runs)
+                rows.append((backend, "fp32 authors' path", "grid_sample", med, best))
         base = rows[0][3]
         print(f"\nrtdetrv2_r18vd {size[0]}x{size[1]}, batch 1, {torch.get_num_threads()} threads, "
               f"median of {args.runs} runs")

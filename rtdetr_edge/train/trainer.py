@@ -162,6 +162,9 @@ class Trainer:
         stop = cfg.stop_epoch if cfg.stop_epoch is not None else max(cfg.epochs - 1, 1)
         self.train_data = _EpochDataset(self.train_set, train_transforms(cfg.imgsz, stop, cfg.strong_aug), cfg.seed)
         self.stop_epoch = stop
+        if self.rank == 0 and self.out.is_dir():  # leftovers of a run killed while it was saving
+            for stray in self.out.glob(".*.tmp*"):
+                stray.unlink(missing_ok=True)
         if cfg.resume:
             self._resume(self.out / "last.pt")
         self.ddp_model = self.model
