@@ -27,15 +27,19 @@ from rtdetr_edge.runtime import load_runtime
 from rtdetr_edge.runtime.pytorch import TorchRuntime
 
 
-def median_ms(fn, warmup, runs):
-    for _ in range(warmup):
-        fn()
-    times = []
+def interleaved_ms(fns, warmup, runs):
+    """Median and best ms of each function, timed round-robin so that load drift on a shared machine
+    hits every backend alike (sequential blocks drifted by 30% between backends here)."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in fns]
     for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times), min(times)
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            times[i].append((time.perf_counter() - t) * 1000)
+    return [(statistics.median(t), min(t)) for t in times]
 
 
 def main():
@@ -43,7 +47,7 @@ def main():
     ap.add_argument("--weights", help="checkpoint (default: random rtdetrv2_r18vd)")
     ap.add_argument("--imgsz", default="640")
     ap.add_argument("--formats", default="onnx,openvino,tflite")
-    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--sampling", default=None)
     args = ap.parse_args()
@@ -58,10 +62,8 @@ def main():
             save_checkpoint(build_model("rtdetrv2_r18vd", imgsz=size), weights)
         x = np.random.default_rng(0).random((1, 3, *size), dtype=np.float32)
         sizes = np.array([[size[1], size[0]]])
-        rows = []
-        eager = TorchRuntime(weights, imgsz=size)
-        med, best = median_ms(lambda: eager.infer(x, sizes), args.warmup, args.runs)
-        rows.append(("pytorch eager", "fp32", "grid_sample", med, best))
+        rows = []  # (backend, precision, sampling, runtime)
+        rows.append(("pytorch eager", "fp32", "grid_sample", TorchRuntime(weights, imgsz=size)))
         plan = []
         for fmt in [f.strip() for f in args.formats.split(",") if f.strip()]:
             plan.append((fmt, "fp32"))
@@ -75,10 +77,9 @@ def main():
             if fmt == "openvino" and precision == "fp32":
                 runtimes.append(("bf16 hint", load_runtime(bundle, precision_hint="bf16")))
             for label, rt in runtimes:
-                med, best = median_ms(lambda: rt.infer(x, sizes), args.warmup, args.runs)
                 effective = getattr(rt, "effective_precision", "")
-                rows.append((f"{rt.backend}", label + (f" (runs {effective})" if effective else ""),
-                             json_sampling(bundle), med, best))
+                rows.append((rt.backend, label + (f" (runs {effective.split(chr(39))[1] if chr(39) in effective else effective})"
+                                                  if effective else ""), json_sampling(bundle), rt))
         if "onnx" in args.formats:
             # the authors' export path on this machine: deploy() + plain torch.onnx (opset 16), no simplifier
             from rtdetr_edge.model.checkpoint import load_model
@@ -91,15 +92,16 @@ def main():
                                   input_names=["images", "orig_target_sizes"],
                                   output_names=["labels", "boxes", "scores"], opset_version=16, dynamo=False)
             for backend, opts in (("onnxruntime", {}), ("openvino", {"precision_hint": "f32"})):
-                rt = load_runtime(path, backend=backend, **opts)
-                med, best = median_ms(lambda: rt.infer(x, sizes), args.warmup, args.runs)
-                rows.append((backend, "fp32 authors' path", "grid_sample", med, best))
+                rows.append((backend, "fp32 authors' path", "grid_sample", load_runtime(path, backend=backend, **opts)))
+        print("timing (round-robin)...", flush=True)
+        stats = interleaved_ms([lambda rt=r[3]: rt.infer(x, sizes) for r in rows], args.warmup, args.runs)
+        rows = [(*r[:3], *st) for r, st in zip(rows, stats)]
         base = rows[0][3]
         print(f"\nrtdetrv2_r18vd {size[0]}x{size[1]}, batch 1, {torch.get_num_threads()} threads, "
               f"median of {args.runs} runs")
-        print(f"{'backend':<16}{'precision':<26}{'sampling':<13}{'median ms':>10}{'best ms':>9}{'vs eager':>10}")
+        print(f"{'backend':<16}{'precision':<28}{'sampling':<13}{'median ms':>10}{'best ms':>9}{'vs eager':>10}")
         for backend, precision, sampling, med, best in rows:
-            print(f"{backend:<16}{precision:<26}{sampling:<13}{med:>10.1f}{best:>9.1f}{base / med:>9.2f}x")
+            print(f"{backend:<16}{precision:<28}{sampling:<13}{med:>10.1f}{best:>9.1f}{base / med:>9.2f}x")
 
 
 def json_sampling(bundle):

@@ -37,7 +37,7 @@ def draw(image_rgb: np.ndarray, det: Detections, class_names) -> np.ndarray:
     import cv2
 
     img = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
-    colors = palette(len(class_names))
+    colors = palette(max(len(class_names), 80))
     for label, box, score in zip(det.labels, det.boxes, det.scores):
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         color = colors[int(label) % len(colors)]
@@ -62,7 +62,7 @@ def predict(weights, source, imgsz=None, conf: float = 0.5, save=None, sampling=
         from .runtime.base import load_runtime
 
         runtime = load_runtime(weights)
-        names = runtime.class_names or [f"class_{i}" for i in range(100000)]
+        names = runtime.class_names or []  # a bare file carries no names: labels print as numbers
         run = lambda image: runtime.detect([image])[0]  # noqa: E731
     else:
         model = load_model(weights, imgsz=imgsz, sampling=sampling)
