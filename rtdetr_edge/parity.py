@@ -184,7 +184,7 @@ def parity(models, weights=None, data=None, tolerances=None, max_images=None, pr
                                batch if isinstance(batch, int) else 1, dynamic_batch=batch == "dynamic", raw=True)
                 raw_rt = load_runtime(Path(tmp) / manifest["artifact"])
                 raw_rt.batch = batch
-                raw_scores, raw_boxes = _raw_infer(raw_rt, x)
+                raw_scores, raw_boxes = raw_rt.infer(x)
             metrics.update(compare_raw(ref["raw_scores"], ref["raw_boxes"], raw_scores, raw_boxes))
         else:
             ref = golden  # the stored PyTorch outputs
@@ -208,21 +208,6 @@ def parity(models, weights=None, data=None, tolerances=None, max_images=None, pr
         report["artifacts"].append(entry)
     report["ok"] = all(a["ok"] for a in report["artifacts"])
     return report
-
-
-def _raw_infer(runtime, x):
-    """Run a raw twin (images only) in chunks of its batch."""
-    fixed = runtime.batch if isinstance(runtime.batch, int) else None
-    if not fixed:
-        return runtime._run(np.ascontiguousarray(x, np.float32), None)
-    outs = []
-    for start in range(0, len(x), fixed):
-        chunk = x[start:start + fixed]
-        n = len(chunk)
-        if n < fixed:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, 0)])
-        outs.append([o[:n] for o in runtime._run(np.ascontiguousarray(chunk, np.float32), None)])
-    return tuple(np.concatenate([o[i] for o in outs]) for i in range(2))
 
 
 COLUMNS = [("raw_score_max", "score max (raw)", "{:.2e}"), ("raw_box_max", "box max (raw)", "{:.2e}"),

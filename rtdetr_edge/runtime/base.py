@@ -49,23 +49,25 @@ class Runtime:
         self.precision = m.get("precision", "fp32")
         self.class_names = m.get("class_names")
 
-    def infer(self, images: np.ndarray, sizes: np.ndarray):
-        """images [N,3,H,W] float32 in [0,1]; sizes [N,2] int (w, h). A fixed-batch artifact is fed in
-        chunks of its batch (the last chunk padded), so any N works."""
+    def infer(self, images: np.ndarray, sizes=None):
+        """images [N,3,H,W] float32 in [0,1]; sizes [N,2] int (w, h), or None for a raw twin (outputs
+        before top-k). A fixed-batch artifact is fed in chunks of its batch (the last chunk padded),
+        so any N works. Returns the artifact's outputs as numpy arrays."""
         images = np.ascontiguousarray(images, dtype=np.float32)
-        sizes = np.ascontiguousarray(sizes, dtype=np.int64)
+        sizes = None if sizes is None else np.ascontiguousarray(sizes, dtype=np.int64)
         fixed = self.batch if isinstance(self.batch, int) else None
         if not fixed or len(images) == fixed:
-            return self._run(images, sizes)
+            return tuple(self._run(images, sizes))
         outs = []
         for start in range(0, len(images), fixed):
-            chunk, csz = images[start:start + fixed], sizes[start:start + fixed]
+            chunk = images[start:start + fixed]
+            csz = None if sizes is None else sizes[start:start + fixed]
             n = len(chunk)
             if n < fixed:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, 0)])
-                csz = np.concatenate([csz, np.repeat(csz[-1:], fixed - n, 0)])
+                csz = None if csz is None else np.concatenate([csz, np.repeat(csz[-1:], fixed - n, 0)])
             outs.append([o[:n] for o in self._run(chunk, csz)])
-        return tuple(np.concatenate([o[i] for o in outs]) for i in range(3))
+        return tuple(np.concatenate([o[i] for o in outs]) for i in range(len(outs[0])))
 
     def detect(self, images_rgb) -> list:
         from ..preprocess import preprocess

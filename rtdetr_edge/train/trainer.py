@@ -323,7 +323,7 @@ def plot_history(rows, path):
     for key in [k for k in rows[0] if k.startswith("train_loss")]:
         a.plot(epochs, [r[key] for r in rows], marker="o", label=key[len("train_"):])
     a.set_xlabel("epoch")
-    a.set_title("training loss (final layer terms, weighted)")
+    a.set_title("training loss: total, and weighted final-layer terms")
     a.legend()
     for key in ("AP", "AP50", "AP75"):
         b.plot(epochs, [r[key] for r in rows], marker="o", label=key)
