@@ -12,7 +12,6 @@ import logging
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 log = logging.getLogger("rtdetr_edge")

@@ -5,7 +5,6 @@ data-parallel training under torchrun (DDP)."""
 import csv
 import json
 import logging
-import math
 import os
 import random
 import re
