@@ -25,14 +25,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=60)
     ap.add_argument("--out", default="runs/bench_train")
-    ap.add_argument("--train", type=int, default=400)
+    ap.add_argument("--train", type=int, default=800)
     ap.add_argument("--val", type=int, default=100)
     ap.add_argument("--imgsz", type=int, default=320)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--ema-warmups", type=int, default=2000, help="EMA warm-up iterations (released: 2000)")
     ap.add_argument("--strong-aug", action="store_true", help="the released augmentations (default: flip only)")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--resume", action="store_true", help="go on with the run in --out for --minutes more")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out)
@@ -42,8 +44,8 @@ def main():
         generate(data, args.train, args.val, args.imgsz, seed=0)
         print(f"generated {args.train}+{args.val} images in {time.time() - t:.0f} s")
     cfg = TrainConfig(data=str(data), epochs=1000, batch=args.batch, imgsz=args.imgsz, out=str(out / "run"),
-                      lr=args.lr, warmup_iters=args.warmup, ema_warmups=args.warmup, workers=args.workers,
-                      strong_aug=args.strong_aug, time_limit_min=args.minutes)
+                      lr=args.lr, warmup_iters=args.warmup, ema_warmups=args.ema_warmups, workers=args.workers,
+                      strong_aug=args.strong_aug, time_limit_min=args.minutes, resume=args.resume)
     trainer = Trainer(cfg)
     print(f"CPU: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")

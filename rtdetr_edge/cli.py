@@ -360,8 +360,8 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
             generate(data, train_images, val_images, 320, seed=0, progress=lambda: progress.advance(task))
     console.print(f"1/4 dataset {data} ({train_images} train + {val_images} val images, 6 shape classes)")
     run = out / "train"
-    cfg = TrainConfig(data=str(data), model="rtdetrv2_r18vd", epochs=1000, batch=8, imgsz=imgsz, out=str(run),
-                      lr=2e-4, warmup_iters=50, ema_warmups=50, workers=1, strong_aug=False, time_limit_min=minutes)
+    cfg = TrainConfig(data=str(data), model="rtdetrv2_r18vd", epochs=1000, batch=4, imgsz=imgsz, out=str(run),
+                      lr=2e-4, warmup_iters=50, workers=1, strong_aug=False, time_limit_min=minutes)
     trainer = Trainer(cfg)
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(f"2/4 training for {minutes:g} min", total=None)

@@ -55,6 +55,8 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     assert {p.name for p in out.iterdir()} >= {"last.pt", "best.pt", "metrics.csv", "metrics.png"}
     rows = (out / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 3 and rows[0].startswith("epoch")
+    minutes = [r["minutes"] for r in resumed.history]
+    assert minutes[1] > minutes[0] == first.history[0]["minutes"]  # the resumed run's clock goes on
     _, meta, ckpt = read_checkpoint(out / "last.pt")
     assert meta["variant"] == "rtdetrv2_r18vd" and meta["class_names"][0] == "circle" and ckpt["epoch"] == 2
 

@@ -1,8 +1,9 @@
 """A deterministic, generated COCO-format dataset: the embedded default (nothing is downloaded).
 
-Six shape classes (circle, square, triangle, star, hexagon, cross) of varied size (from ~3% to ~45% of
-the image side), colour, rotation and aspect, partly occluding each other (at most 40% of an object
-hidden), on textured, cluttered backgrounds: smooth colour fields, noise, lines, and distractor blobs and
+Six shape classes (circle, square, triangle, star, hexagon, cross) of varied size (from ~6% to ~45% of
+the image side, log-uniform: about a third are COCO-"small" at 320 px), colour, rotation and aspect, cut
+by the image border (at least 40% of a shape inside) and partly occluding each other (at most 40% of an
+object hidden), on textured, cluttered backgrounds: smooth colour fields, noise, lines, and distractor blobs and
 arcs that belong to no class. About 8% of images hold no object. Image i of a split is a pure function
 of (seed, split, i).
 """
@@ -17,6 +18,8 @@ import numpy as np
 
 CLASSES = ["circle", "square", "triangle", "star", "hexagon", "cross"]
 MAX_OCCLUSION = 0.4
+MIN_INSIDE = 0.4  # a shape cut by the border keeps at least this much of itself in the image
+SIZE_RANGE = (0.06, 0.45)  # shape size as a fraction of the image side (log-uniform)
 
 
 def _polygon(kind: str, cx, cy, size, angle, aspect, rng):
@@ -89,13 +92,13 @@ def render_image(seed: int, split: str, index: int, imgsz: int):
     while len(objects) < n and attempts < n * 8:
         attempts += 1
         cls = int(rng.integers(0, len(CLASSES)))
-        size = float(np.exp(rng.uniform(np.log(0.03 * imgsz), np.log(0.45 * imgsz))))
+        size = float(np.exp(rng.uniform(np.log(SIZE_RANGE[0] * imgsz), np.log(SIZE_RANGE[1] * imgsz))))
         cx, cy = rng.uniform(-0.1, 1.1, 2) * [w, h]
         poly = _polygon(CLASSES[cls], cx, cy, size, rng.uniform(0, 2 * np.pi), rng.uniform(0.6, 1.0), rng)
         mask = np.zeros((h, w), np.uint8)
         cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
         area = int(mask.sum())
-        if area < 30:
+        if area < 30 or area < MIN_INSIDE * cv2.contourArea(poly):  # slivers at the border: not labelable
             continue
         ys, xs = np.nonzero(mask)
         # keep every earlier object at least 60% visible

@@ -272,6 +272,7 @@ class Trainer:
     def fit(self, on_step=None, on_epoch=None):
         """Train from the current epoch to cfg.epochs (or the time limit). Returns the history."""
         start = time.time()
+        done = self.history[-1]["minutes"] if self.history else 0.0  # a resumed run's clock goes on
         if self.cfg.time_limit_min:
             self.deadline = start + self.cfg.time_limit_min * 60
         while self.epoch < self.cfg.epochs:
@@ -279,7 +280,8 @@ class Trainer:
             metrics = evaluate(self.ema.module, self.val_set, batch_size=self.cfg.batch) if self.rank == 0 else {}
             self.epoch += 1
             if self.rank == 0:
-                row = {"epoch": self.epoch, "iteration": self.iteration, "minutes": (time.time() - start) / 60,
+                row = {"epoch": self.epoch, "iteration": self.iteration,
+                       "minutes": done + (time.time() - start) / 60,
                        **{f"train_{k}": v for k, v in train_stats.items()},
                        **{m: metrics[m] for m in METRICS}}
                 self.history.append(row)
