@@ -78,8 +78,10 @@ def main():
                 runtimes.append(("bf16 hint", load_runtime(bundle, precision_hint="bf16")))
             for label, rt in runtimes:
                 effective = getattr(rt, "effective_precision", "")
-                rows.append((rt.backend, label + (f" (runs {effective.split(chr(39))[1] if chr(39) in effective else effective})"
-                                                  if effective else ""), json_sampling(bundle), rt))
+                if "'" in effective:  # OpenVINO's "<Type: 'float32'>" -> float32
+                    effective = effective.split("'")[1]
+                rows.append((rt.backend, label + (f" (runs {effective})" if effective else ""), json_sampling(bundle),
+                             rt))
         if "onnx" in args.formats:
             # the authors' export path on this machine: deploy() + plain torch.onnx (opset 16), no simplifier
             from rtdetr_edge.model.checkpoint import load_model

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -36,8 +37,6 @@ def main():
     from rtdetr_edge.train.criterion import RTDETRCriterion
     from rtdetr_edge.train.evaluate import collate
 
-    import numpy as np
-
     data = Path(args.data)
     if not data.exists():
         generate(data, max(args.batch) * 2, 2, args.imgsz, seed=0)
@@ -52,21 +51,18 @@ def main():
     opt_ours = torch.optim.AdamW(ours.parameters(), lr=1e-5)
     opt_hf = torch.optim.AdamW(hf.parameters(), lr=1e-5)
 
-    def step_ours(images, targets):
-        losses = crit(ours(images, targets), targets)
-        loss = sum(losses.values())
-        opt_ours.zero_grad()
+    def train_step(model, opt, loss):
+        opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(ours.parameters(), 0.1)
-        opt_ours.step()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+        opt.step()
+
+    def step_ours(images, targets):
+        train_step(ours, opt_ours, sum(crit(ours(images, targets), targets).values()))
 
     def step_hf(images, targets):
         labels = [{"class_labels": t["labels"], "boxes": t["boxes"]} for t in targets]
-        loss = hf(pixel_values=images, labels=labels).loss
-        opt_hf.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(hf.parameters(), 0.1)
-        opt_hf.step()
+        train_step(hf, opt_hf, hf(pixel_values=images, labels=labels).loss)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.imgsz} px")
     print(f"{'batch':>5} {'ours img/s':>11} {'HF img/s':>9} {'ratio':>6}")

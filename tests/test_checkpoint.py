@@ -1,6 +1,5 @@
 """Checkpoints: ours, the authors' layout, variant inference, and every way a file can be bad."""
 
-
 import pytest
 import torch
 
