@@ -46,7 +46,7 @@ def main():
 
     torch.manual_seed(0)
     ours = build_model("rtdetrv2_r18vd", num_classes=ds.num_classes, imgsz=args.imgsz).train()
-    hf = hf_model_for(ours).train()
+    hf = hf_model_for(ours, freeze_backbone_batch_norms=False).train()  # trainable BN, as ours from scratch
     crit = RTDETRCriterion(ours.num_classes)
     opt_ours = torch.optim.AdamW(ours.parameters(), lr=1e-5)
     opt_hf = torch.optim.AdamW(hf.parameters(), lr=1e-5)

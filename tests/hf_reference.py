@@ -12,7 +12,8 @@ from rtdetr_edge.model.backbone import RESNET_DEPTHS
 from rtdetr_edge.model.variants import get_variant
 
 
-def hf_model_for(model):
+def hf_model_for(model, **config):
+    """config: RTDetrV2Config overrides (e.g. freeze_backbone_batch_norms=False for training)."""
     from transformers import RTDetrResNetConfig, RTDetrV2Config, RTDetrV2ForObjectDetection
 
     v = get_variant(model.variant)
@@ -25,7 +26,7 @@ def hf_model_for(model):
         backbone_config=backbone, encoder_in_channels=list(v.enc_in_channels), encoder_hidden_dim=v.enc_hidden_dim,
         encoder_ffn_dim=v.enc_dim_feedforward, hidden_expansion=v.expansion, decoder_layers=v.dec_layers,
         decoder_in_channels=[v.enc_hidden_dim] * 3, num_labels=model.num_classes, d_model=v.hidden_dim,
-        decoder_method="default", anchor_image_size=None, eval_size=None)
+        decoder_method="default", anchor_image_size=None, eval_size=None, **config)
     hf = RTDetrV2ForObjectDetection(cfg).eval()
     hf.load_state_dict(to_hf_state_dict(model.state_dict(), hf.state_dict()), strict=True)
     return hf

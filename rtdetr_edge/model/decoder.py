@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn import init
 
+from .attention import self_attention
 from .box_ops import inverse_sigmoid
 from .deformable import MSDeformableAttention
 from .denoising import get_contrastive_denoising_training_group
@@ -51,8 +52,7 @@ class TransformerDecoderLayer(nn.Module):
         init.xavier_uniform_(self.linear2.weight)
 
     def forward(self, target, reference_points, memory, spatial_shapes, attn_mask=None, query_pos_embed=None):
-        q = k = target + query_pos_embed
-        attn, _ = self.self_attn(q, k, value=target, attn_mask=attn_mask, need_weights=False)
+        attn = self_attention(self.self_attn, target + query_pos_embed, target, attn_mask)
         target = self.norm1(target + self.dropout1(attn))
         cross = self.cross_attn(target + query_pos_embed, reference_points, memory, spatial_shapes)
         target = self.norm2(target + self.dropout2(cross))

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .attention import self_attention
 from .backbone import ConvNormLayer, get_activation
 
 
@@ -79,8 +80,7 @@ class TransformerEncoderLayer(nn.Module):
         self.activation = get_activation(activation)
 
     def forward(self, src, pos_embed=None):
-        q = k = src if pos_embed is None else src + pos_embed
-        attn, _ = self.self_attn(q, k, value=src, need_weights=False)
+        attn = self_attention(self.self_attn, src if pos_embed is None else src + pos_embed, src)
         src = self.norm1(src + self.dropout1(attn))
         ffn = self.linear2(self.dropout(self.activation(self.linear1(src))))
         return self.norm2(src + self.dropout2(ffn))
