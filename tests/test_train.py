@@ -57,6 +57,8 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     assert len(rows) == 3 and rows[0].startswith("epoch")
     minutes = [r["minutes"] for r in resumed.history]
     assert minutes[1] > minutes[0] == first.history[0]["minutes"]  # the resumed run's clock goes on
+    n = len(resumed.train_data)  # full batches only (drop_last): the x axis of metrics.png
+    assert [r["epochs_seen"] for r in resumed.history] == [round(k * (n // 4) * 4 / n, 3) for k in (1, 2)]
     _, meta, ckpt = read_checkpoint(out / "last.pt")
     assert meta["variant"] == "rtdetrv2_r18vd" and meta["class_names"][0] == "circle" and ckpt["epoch"] == 2
 

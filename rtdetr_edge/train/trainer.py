@@ -280,7 +280,8 @@ class Trainer:
             metrics = evaluate(self.ema.module, self.val_set, batch_size=self.cfg.batch) if self.rank == 0 else {}
             self.epoch += 1
             if self.rank == 0:
-                row = {"epoch": self.epoch, "iteration": self.iteration,
+                seen = self.iteration * self.cfg.batch * self.world / len(self.train_data)
+                row = {"epoch": self.epoch, "iteration": self.iteration, "epochs_seen": round(seen, 3),
                        "minutes": done + (time.time() - start) / 60,
                        **{f"train_{k}": v for k, v in train_stats.items()},
                        **{m: metrics[m] for m in METRICS}}
@@ -319,16 +320,16 @@ def plot_history(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [r["epoch"] for r in rows]
+    epochs = [r.get("epochs_seen", r["epoch"]) for r in rows]  # a time-limited run's last epoch is partial
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     for key in [k for k in rows[0] if k.startswith("train_loss")]:
         a.plot(epochs, [r[key] for r in rows], marker="o", label=key[len("train_"):])
-    a.set_xlabel("epoch")
+    a.set_xlabel("epochs of training data seen")
     a.set_title("training loss: total, and weighted final-layer terms")
     a.legend()
     for key in ("AP", "AP50", "AP75"):
         b.plot(epochs, [r[key] for r in rows], marker="o", label=key)
-    b.set_xlabel("epoch")
+    b.set_xlabel("epochs of training data seen")
     b.set_ylim(0, 1)
     b.set_title("validation (EMA model)")
     b.legend()
