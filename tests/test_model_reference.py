@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from hf_reference import hf_model_for
+from rtdetr_edge.model.attention import self_attention
 from rtdetr_edge.model.deformable import deformable_attention_core
 
 
@@ -75,6 +76,20 @@ def _random_attention_inputs(seed=0):
     loc = torch.rand(2, 11, 4, 9, 2, generator=g) * 1.4 - 0.2
     weights = torch.rand(2, 11, 4, 9, generator=g).softmax(-1)
     return value, shapes, loc, weights, [2, 3, 4]
+
+
+def test_self_attention_matches_nn_multihead_attention():
+    """Our packed-q/k path on the module's own parameters, with and without the denoising mask."""
+    torch.manual_seed(0)
+    mha = torch.nn.MultiheadAttention(32, 4, batch_first=True)
+    qk, value = torch.randn(2, 10, 32), torch.randn(2, 10, 32)
+    mask = torch.rand(10, 10) < 0.4
+    mask.fill_diagonal_(False)
+    for m in (None, mask):
+        ref, _ = mha(qk, qk, value, attn_mask=m, need_weights=False)
+        torch.testing.assert_close(self_attention(mha, qk, value, m), ref, atol=1e-6, rtol=0)
+    ref, _ = mha(qk, qk, value, attn_mask=mask, need_weights=False)
+    assert not torch.allclose(self_attention(mha, qk, value, None), ref, atol=1e-3)  # the mask matters
 
 
 def test_gather_equals_grid_sample():
