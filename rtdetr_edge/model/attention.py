@@ -1,7 +1,7 @@
 """Self-attention through an ``nn.MultiheadAttention``'s own parameters (the authors' state-dict keys),
 for the case query is key: one packed q/k projection and no sequence-first transposes. Same math as
-``nn.MultiheadAttention(batch_first=True)``, with 18 fewer matmuls and ~100 fewer copies per r18vd
-training step."""
+``nn.MultiheadAttention(batch_first=True)``, with fewer matmuls per r18vd training step (mm + addmm:
+136 + 50 before, 118 + 56 now; bias-free matmuls on transposed inputs became fused addmm)."""
 
 import torch.nn as nn
 import torch.nn.functional as F
