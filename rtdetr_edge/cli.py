@@ -34,7 +34,40 @@ def user_errors(fn):
         except UserError as e:
             err.print(f"[red]error:[/red] {e}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2)
+        except ModuleNotFoundError as e:
+            top = (e.name or "").split(".")[0]
+            if top not in EXTRAS:
+                raise
+            err.print(f"[red]error:[/red] {EXTRAS[top]} is not installed here; this needs "
+                      f"`pip install 'rtdetr-edge[{EXTRA_OF[top]}]'` (a bundle runs without it)", markup=True,
+                      highlight=False, soft_wrap=True)
+            raise typer.Exit(2)
     return wrapper
+
+
+# a missing optional dependency is a one-line answer naming the extra that brings it, not a traceback
+EXTRAS = {"torch": "PyTorch", "onnx": "onnx", "onnxruntime": "onnxruntime", "openvino": "OpenVINO",
+          "litert_torch": "litert-torch", "ai_edge_quantizer": "ai-edge-quantizer", "ai_edge_litert": "ai-edge-litert",
+          "faster_coco_eval": "faster-coco-eval", "onnxslim": "onnxslim"}
+EXTRA_OF = {"torch": "train", "onnx": "export", "onnxruntime": "onnx", "openvino": "openvino",
+            "litert_torch": "export", "ai_edge_quantizer": "export", "ai_edge_litert": "tflite",
+            "faster_coco_eval": "coco", "onnxslim": "export"}
+
+
+def check_number(option: str, value, low=None, high=None, low_open=False):
+    """A numeric option within its range, checked at the CLI boundary: NaN, infinities and out-of-range
+    values are one line naming the option, exit 2. None (not given) passes."""
+    import math
+
+    if value is None:
+        return value
+    if not math.isfinite(value):
+        raise UserError(f"{option} must be a finite number, got {value}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise UserError(f"{option} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and value > high:
+        raise UserError(f"{option} must be <= {high}, got {value}")
+    return value
 
 
 IMGSZ_HELP = "input size: 640 (square) or HEIGHTxWIDTH like 480x640; multiples of 32"
@@ -59,6 +92,24 @@ def models(imgsz: str = typer.Option("640", help=IMGSZ_HELP)):
     console.print(table)
     console.print("GFLOPs = 2 x multiply-accumulates of the deploy form (RepVGG fused), counted with "
                   "torch.utils.flop_counter; published AP is the authors' COCO val2017 number at 640.")
+    _print_shipped()
+
+
+def _print_shipped():
+    from .zoo import shipped_models
+
+    shipped = shipped_models()
+    if not shipped:
+        return
+    table = Table(title="Shipped models (use the name wherever a checkpoint is accepted: --weights NAME)")
+    for col in ("name", "variant", "size", "classes", "AP", "AP50", "trained on"):
+        table.add_column(col, no_wrap=col != "trained on")
+    for name, c in shipped.items():
+        m = c.get("metrics", {})
+        table.add_row(name, c["variant"], "x".join(map(str, c["imgsz"])), ", ".join(c["class_names"]),
+                      f"{m.get('AP', float('nan')):.3f}", f"{m.get('AP50', float('nan')):.3f}",
+                      escape(c.get("dataset", "")))
+    console.print(table)
 
 
 @app.command()
@@ -67,8 +118,14 @@ def init(variant: str = typer.Option("rtdetrv2_r18vd", help="model variant (see 
          out: Path = typer.Option(..., help="checkpoint file to write"),
          num_classes: int = typer.Option(80, help="number of classes"),
          imgsz: str = typer.Option("640", help=IMGSZ_HELP),
-         seed: int = typer.Option(0, help="random seed")):
+         seed: int = typer.Option(0, help="random seed"),
+         force: bool = typer.Option(False, help="replace an existing checkpoint file")):
     """Write an untrained (randomly initialised) checkpoint: for pipeline and export checks, not for detection."""
+    check_number("--num-classes", num_classes, 1)
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; give a checkpoint file name")
+    if out.exists() and not force:
+        raise UserError(f"--out {out}: exists; pass --force to replace it")
     import torch
 
     from .model.checkpoint import save_checkpoint
@@ -90,16 +147,20 @@ def predict(source: Path = typer.Option(..., help="an image or a folder of image
             conf: float = typer.Option(0.5, help="score threshold"),
             save: Optional[Path] = typer.Option(None, help="folder for images with the detections drawn"),
             sampling: str = typer.Option("grid_sample", help="deformable sampling for checkpoints: grid_sample, "
-                                                             "gather, discrete")):
+                                                             "gather, discrete"),
+            skip_bad: bool = typer.Option(False, help="skip unreadable images with a warning instead of stopping")):
     """Detect objects in images with a checkpoint or any exported model, print them, optionally draw them."""
     from .model.variants import parse_imgsz
     from .predict import predict as run_predict
 
     if (weights is None) == (model is None):
         raise UserError("give exactly one of --weights (checkpoint) or --model (bundle or exported file)")
+    if model is not None and imgsz:
+        raise UserError("--imgsz applies to checkpoints only: an exported model has a fixed input size")
+    check_number("--conf", conf, 0.0, 1.0)
     size = parse_imgsz(imgsz) if imgsz else None
     for path, det, names in run_predict(weights or model, source, size, conf, save, sampling,
-                                        exported=model is not None):
+                                        exported=model is not None, skip_bad=skip_bad):
         console.print(f"{path}: {len(det)} detections (score >= {conf})", soft_wrap=True, highlight=False)
         table = Table()
         for col in ("class", "score", "x0", "y0", "x1", "y1"):
@@ -116,32 +177,40 @@ def predict(source: Path = typer.Option(..., help="an image or a folder of image
 @app.command()
 @user_errors
 def export(weights: Path = typer.Option(..., help="checkpoint (ours or the authors')"),
-           format: str = typer.Option("onnx", "--format", help="onnx, openvino or tflite"),
-           precision: str = typer.Option("fp32", help="fp32 or fp16"),
+           format: Optional[str] = typer.Option(None, "--format", help="onnx, openvino or tflite [default: onnx]"),
+           precision: Optional[str] = typer.Option(None, help="fp32 or fp16 (what the format offers) "
+                                                              "[default: fp32]"),
            imgsz: Optional[str] = typer.Option(None, help=IMGSZ_HELP + " (default: the checkpoint's)"),
-           batch: int = typer.Option(1, help="fixed batch size"),
-           dynamic_batch: bool = typer.Option(False, help="any batch size (ONNX/OpenVINO)"),
+           batch: Optional[int] = typer.Option(None, help="fixed batch size [default: 1]"),
+           dynamic_batch: Optional[bool] = typer.Option(None, "--dynamic-batch", help="any batch size "
+                                                                                      "(ONNX/OpenVINO)"),
            sampling: Optional[str] = typer.Option(None, help="grid_sample, gather or discrete (default: grid_sample; "
                                                              "gather for TFLite)"),
+           opset: Optional[int] = typer.Option(None, help="ONNX opset, 16..21 [default: 17]"),
            out: Optional[Path] = typer.Option(None, help="bundle folder to create (default: exports/NAME)"),
-           force: bool = typer.Option(False, help="replace an existing bundle folder")):
-    """Export a checkpoint to a bundle: artifact + manifest.json + golden data for re-verification."""
-    import json
-
+           force: bool = typer.Option(False, help="replace an existing bundle folder (never anything else)")):
+    """Export a checkpoint to a bundle: artifact + raw twin + manifest.json + golden data for re-verification."""
     from rich.status import Status
 
-    from .export import export as run_export
+    from .export import ExportConfig, export as run_export
 
-    with Status(f"exporting {format} {precision}", console=err):
-        path = run_export(weights, format, precision, imgsz, batch, dynamic_batch, sampling, out, force)
-    manifest = json.loads((path / "manifest.json").read_text())
+    given = {"weights": str(weights), "format": format, "precision": precision, "imgsz": imgsz, "batch": batch,
+             "dynamic_batch": dynamic_batch, "sampling": sampling, "opset": opset,
+             "out": str(out) if out else None, "force": force}
+    cfg, _ = ExportConfig.resolve(cli=given)
+    with Status(f"exporting {cfg.format} {cfg.precision}", console=err):
+        path = run_export(cfg=cfg)
+    from .bundle import read_manifest
+
+    manifest = read_manifest(path)
     console.print(f"bundle {path}: {manifest['artifact']} ({manifest['format']} {manifest['precision']}, "
                   f"{manifest['sampling']}, {manifest['input']['imgsz'][0]}x{manifest['input']['imgsz'][1]}, "
-                  f"batch {manifest['input']['batch']}), manifest.json, golden.npz", highlight=False, soft_wrap=True)
+                  f"batch {manifest['input']['batch']}), raw twin, manifest.json, golden.npz", highlight=False,
+                  soft_wrap=True)
 
 
 def _print_parity(result, paths):
-    from .parity import COLUMNS, _fmt, _name
+    from .parity import COLUMNS, artifact_name, fmt_metric
 
     cols = [c for c in COLUMNS if any(c[0] in a["metrics"] for a in result["artifacts"])]
     table = Table(title="parity vs " + (str(result["weights"]) if result["weights"] else "stored golden outputs"))
@@ -150,23 +219,10 @@ def _print_parity(result, paths):
         table.add_column(title, justify="right")
     table.add_column("result")
     for a in result["artifacts"]:
-        table.add_row(_name(a), *(_fmt(a["metrics"], k, f) for k, _, f in cols),
+        table.add_row(artifact_name(a), *(fmt_metric(a["metrics"], k, f) for k, _, f in cols),
                       "[green]pass[/green]" if a["ok"] else "[red]FAIL[/red] " + escape("; ".join(a["broken"])))
     console.print(table)
     console.print(f"report: {paths['json']}, {paths['md']}, {paths['png']}", highlight=False, soft_wrap=True)
-
-
-def _parse_tolerances(items):
-    out = {}
-    for item in items or []:
-        key, _, value = item.partition("=")
-        if not value:
-            raise UserError(f"--tol expects KEY=VALUE (e.g. raw_score_max=1e-3), got {item!r}")
-        try:
-            out[key.strip()] = float(value)
-        except ValueError:
-            raise UserError(f"--tol {key}: {value!r} is not a number") from None
-    return out
 
 
 @app.command()
@@ -183,9 +239,14 @@ def parity(model: list[Path] = typer.Option(..., help="bundle folder (repeat for
     """Measure exported artifacts against the PyTorch model; exit code 1 when a tolerance is broken."""
     from rich.progress import Progress
 
+    check_number("--max-images", max_images, 1)
+    if report.exists() and not report.is_dir():
+        raise UserError(f"--report {report}: exists and is not a folder")
+
+    from .compare import parse_tolerances
     from .parity import parity as run_parity, write_report
 
-    tolerances = _parse_tolerances(tol)
+    tolerances = parse_tolerances(tol)
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("measuring", total=None)
         result = run_parity(model, weights, data, tolerances, max_images,
@@ -222,6 +283,14 @@ def train(data: Optional[Path] = typer.Option(None, help="COCO folder: annotatio
           val_json: Optional[Path] = typer.Option(None, help="explicit validation annotation file"),
           images: Optional[Path] = typer.Option(None, help="image folder for --train-json/--val-json")):
     """Train (or fine-tune) on a COCO-format dataset; runs data-parallel under torchrun."""
+    for option, value, low, low_open in [("--epochs", epochs, 1, False), ("--batch", batch, 1, False),
+                                         ("--lr", lr, 0, True), ("--warmup-iters", warmup_iters, 0, False),
+                                         ("--ema-warmups", ema_warmups, 1, False), ("--workers", workers, 0, False),
+                                         ("--stop-epoch", stop_epoch, 0, False),
+                                         ("--time-limit", time_limit, 0, True)]:
+        check_number(option, value, low, low_open=low_open)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from .train.trainer import TrainConfig, Trainer
@@ -274,6 +343,10 @@ def eval_cmd(weights: Path = typer.Option(..., help="checkpoint"),
     """COCO mAP (AP, AP50, AP75, small/medium/large, per class) of a checkpoint on a validation set."""
     import json
 
+    check_number("--batch", batch, 1)
+    if json_out is not None and json_out.is_dir():
+        raise UserError(f"--json {json_out}: is a folder; give a file name")
+
     from rich.progress import Progress
 
     from .data.coco import CocoDetection, resolve_coco_dir
@@ -304,11 +377,10 @@ def eval_cmd(weights: Path = typer.Option(..., help="checkpoint"),
         table.add_row(f"AP {escape(name)}", f"{ap:.4f}")
     console.print(table)
     if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = json_out.with_name(f".{json_out.name}.tmp")
-        tmp.write_text(json.dumps({"weights": str(weights), "annotations": str(ann), "imgsz": list(model.imgsz),
-                                   **metrics}, indent=2))
-        tmp.replace(json_out)
+        from .fsutil import atomic_write_text
+
+        atomic_write_text(json_out, json.dumps({"weights": str(weights), "annotations": str(ann),
+                                                "imgsz": list(model.imgsz), **metrics}, indent=2))
         console.print(f"metrics written to {json_out}")
 
 
@@ -335,59 +407,121 @@ def data_synth(out: Path = typer.Argument(..., help="folder to create (must not 
 @app.command()
 @user_errors
 def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for everything it makes"),
-               minutes: float = typer.Option(5.0, help="training budget in minutes"),
-               imgsz: str = typer.Option("256", help=IMGSZ_HELP + " for training and export"),
-               train_images: int = typer.Option(300, help="generated training images"),
-               val_images: int = typer.Option(60, help="generated validation images"),
-               formats: str = typer.Option("onnx,openvino,tflite", help="comma-separated export formats")):
-    """The whole flow on the embedded default: generate data, train rtdetrv2_r18vd briefly, export to
-    ONNX, OpenVINO and TFLite, and measure parity (with COCO AP) against the PyTorch model."""
+               weights: Path = typer.Option(Path("shapes"), help="model to start from (default: the shipped "
+                                                                 "reference model)"),
+               minutes: float = typer.Option(3.0, help="fine-tuning budget in minutes"),
+               train_images: int = typer.Option(200, help="generated training images"),
+               val_images: int = typer.Option(50, help="generated validation images"),
+               formats: str = typer.Option("onnx,openvino,tflite", help="comma-separated export formats"),
+               seed: int = typer.Option(1, help="seed of the generated data (the reference model saw seed 0)")):
+    """The whole flow on the embedded default: generate fresh data, fine-tune the shipped reference model on
+    it briefly, export to ONNX, OpenVINO and TFLite, measure parity with COCO AP against PyTorch, and save
+    an image with the detections drawn."""
     import time
 
     from rich.progress import Progress
 
+    from .export import FORMATS
+
+    # everything checked before any work starts: a bad option leaves nothing behind
+    fmts = [f.strip() for f in formats.split(",") if f.strip()]
+    unknown = [f for f in fmts if f not in FORMATS]
+    if not fmts or unknown:
+        raise UserError(f"--formats: {', '.join(unknown) or 'none given'} (known: {', '.join(FORMATS)})")
+    if not (minutes > 0 and minutes == minutes):
+        raise UserError(f"--minutes must be > 0, got {minutes}")
+    if train_images < 1 or val_images < 1:
+        raise UserError("--train-images and --val-images must be >= 1")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    from .data.coco import CocoDetection, resolve_coco_dir
     from .data.synth import generate
+    from .data.transforms import eval_transforms
     from .export import export as run_export
+    from .model.checkpoint import load_model
     from .parity import parity as run_parity, write_report
+    from .predict import predict as run_predict
+    from .train.evaluate import evaluate
     from .train.trainer import TrainConfig, Trainer
 
+    start_model = load_model(weights)  # a bad --weights fails here, before any work
+    imgsz = start_model.imgsz
     start = time.time()
     out.mkdir(parents=True, exist_ok=True)
     data = out / "data"
-    if not data.exists():
+    if not (data / "annotations").is_dir():
         with Progress(console=err, transient=True) as progress:
-            task = progress.add_task("1/4 generating the dataset", total=train_images + val_images)
-            generate(data, train_images, val_images, 320, seed=0, progress=lambda: progress.advance(task))
-    console.print(f"1/4 dataset {data} ({train_images} train + {val_images} val images, 6 shape classes)")
-    run = out / "train"
-    cfg = TrainConfig(data=str(data), model="rtdetrv2_r18vd", epochs=1000, batch=4, imgsz=imgsz, out=str(run),
-                      lr=2e-4, warmup_iters=50, workers=1, strong_aug=False, time_limit_min=minutes)
+            task = progress.add_task("1/6 generating the dataset", total=train_images + val_images)
+            generate(data, train_images, val_images, max(imgsz), seed=seed, progress=lambda: progress.advance(task))
+    console.print(f"1/6 dataset {data} ({train_images} train + {val_images} val images, seed {seed}, 6 shape "
+                  "classes)", highlight=False)
+    ann, img_dir = resolve_coco_dir(data, "val")
+    val = CocoDetection(ann, img_dir, transforms=eval_transforms(imgsz))
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("2/6 evaluating the start model", total=len(val))
+        before = evaluate(start_model, val, batch_size=4, progress=lambda n: progress.advance(task, n))
+    console.print(f"2/6 {weights} on the fresh validation set: AP {before['AP']:.3f}, AP50 {before['AP50']:.3f}",
+                  highlight=False)
+    run = out / "finetune"
+    cfg = TrainConfig(data=str(data), model=start_model.variant, weights=str(weights), epochs=1000, batch=4,
+                      imgsz=imgsz, out=str(run), lr=2e-5, warmup_iters=20, workers=1, strong_aug=False,
+                      time_limit_min=minutes, seed=seed)
+    del start_model
     trainer = Trainer(cfg)
     with Progress(console=err, transient=True) as progress:
-        task = progress.add_task(f"2/4 training for {minutes:g} min", total=None)
+        task = progress.add_task(f"3/6 fine-tuning for {minutes:g} min", total=None)
         trainer.fit(on_step=lambda i, n, losses, speed: progress.update(
-            task, completed=i, total=n, description=f"2/4 training, epoch {trainer.epoch + 1}, "
+            task, completed=i, total=n, description=f"3/6 fine-tuning, epoch {trainer.epoch + 1}, "
                                                    f"loss {losses['loss']:.2f}, {speed:.1f} img/s"))
-    weights = run / "best.pt"
-    last = trainer.history[-1]
-    console.print(f"2/4 trained {len(trainer.history)} epochs ({last['minutes']:.1f} min): AP {last['AP']:.3f}, "
-                  f"AP50 {last['AP50']:.3f} -> {weights}")
+    tuned = run / "best.pt"
+    best = max(trainer.history, key=lambda r: r["AP"])
+    verdict = "kept" if best["AP"] >= before["AP"] - 0.01 else "[yellow]fell[/yellow] (more data or time helps)"
+    console.print(f"3/6 fine-tuned {len(trainer.history)} epochs ({trainer.history[-1]['minutes']:.1f} min): AP "
+                  f"{best['AP']:.3f} (before {before['AP']:.3f}: {verdict}), AP50 {best['AP50']:.3f} -> {tuned}",
+                  highlight=False)
     bundles = []
-    for fmt in [f.strip() for f in formats.split(",") if f.strip()]:
-        with err.status(f"3/4 exporting {fmt}"):
-            bundles.append(run_export(weights, fmt, "fp32", None, 1, False, None, out / "exports" / fmt, force=True))
-        console.print(f"3/4 exported {bundles[-1]}")
+    for fmt in fmts:
+        with err.status(f"4/6 exporting {fmt}"):
+            bundles.append(run_export(tuned, fmt, out=out / "exports" / fmt, force=True))
+        console.print(f"4/6 exported {bundles[-1]}", highlight=False)
     with Progress(console=err, transient=True) as progress:
-        task = progress.add_task("4/4 measuring parity", total=None)
-        result = run_parity(bundles, weights, data, progress=lambda n: progress.advance(task, n))
+        task = progress.add_task("5/6 measuring parity", total=None)
+        result = run_parity(bundles, tuned, data, progress=lambda n: progress.advance(task, n))
+    console.print("5/6 parity against the PyTorch model:")
     _print_parity(result, write_report(result, out / "parity"))
+    drawn = out / "predict"
+    for path, det, names in run_predict(bundles[0], img_dir, conf=0.5, save=drawn, exported=True):
+        console.print(f"6/6 {len(det)} detections in {path.name} by {bundles[0].name}: {drawn / (path.stem + '.jpg')}",
+                      highlight=False)
+        break
     console.print(f"done in {(time.time() - start) / 60:.1f} min")
     if not result["ok"]:
         raise typer.Exit(1)
 
 
 def main():
-    app()
+    """Entry point: click's own usage errors (a missing option, `--batch abc`) become one line, exit 2."""
+    try:
+        from typer._click import exceptions as click_exc  # typer >= 0.29 carries its own click
+    except ImportError:
+        from click import exceptions as click_exc
+    abort = (KeyboardInterrupt, getattr(click_exc, "Abort", KeyboardInterrupt), getattr(typer, "Abort",
+                                                                                        KeyboardInterrupt))
+    try:
+        app(standalone_mode=False)
+    except abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click_exc.ClickException as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # `rtdetr-edge` or `rtdetr-edge data` alone: the help
+            console.print(e.ctx.get_help())
+            sys.exit(0)
+        where = f" ({e.ctx.command_path})" if getattr(e, "ctx", None) is not None else ""
+        err.print(f"[red]error:[/red] {escape(e.format_message())}{escape(where)}", markup=True, highlight=False,
+                  soft_wrap=True)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":

@@ -1,30 +1,17 @@
-"""Prediction on images with a PyTorch checkpoint, and drawing of detections."""
+"""Prediction on images with any model the runtime layer loads (a bundle, an exported file, or a
+PyTorch checkpoint), and drawing of detections. PyTorch is imported only for a checkpoint."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .errors import UserError
-from .model.checkpoint import load_model
-from .model.postprocess import PostProcessor
-from .preprocess import list_images, preprocess, read_image
+from .fsutil import atomic_path
+from .preprocess import list_images, read_image
 from .runtime.base import Detections
 
-
-@torch.no_grad()
-def detect(model, images, imgsz=None, batch_size: int = 4) -> list:
-    """RGB uint8 images -> one Detections per image (all 300 top detections; filter by score after)."""
-    imgsz = tuple(imgsz or model.imgsz)
-    post = PostProcessor(model.num_classes)
-    device = next(model.parameters()).device
-    out = []
-    for start in range(0, len(images), batch_size):
-        batch, sizes = preprocess(images[start:start + batch_size], imgsz)
-        res = model(torch.from_numpy(batch).to(device))
-        labels, boxes, scores = post(res, torch.from_numpy(sizes).to(device))
-        out += Detections.from_batch(labels.cpu().numpy(), boxes.cpu().numpy(), scores.cpu().numpy())
-    return out
+log = logging.getLogger("rtdetr_edge")
 
 
 def palette(n: int) -> list:
@@ -51,7 +38,8 @@ def draw(image_rgb: np.ndarray, det: Detections, class_names) -> np.ndarray:
     return img
 
 
-def predict(weights, source, imgsz=None, conf: float = 0.5, save=None, sampling="grid_sample", exported=False):
+def predict(weights, source, imgsz=None, conf: float = 0.5, save=None, sampling="grid_sample", exported=False,
+            skip_bad=False):
     """Yield (path, Detections filtered by conf, class names) for every image of `source`; with `save`,
     write the drawn images there (same file names). `weights` is a checkpoint, or with exported=True a
     bundle folder or exported model file run by its runtime."""
@@ -62,22 +50,27 @@ def predict(weights, source, imgsz=None, conf: float = 0.5, save=None, sampling=
         from .runtime.base import load_runtime
 
         runtime = load_runtime(weights)
-        names = runtime.class_names or []  # a bare file carries no names: labels print as numbers
-        run = lambda image: runtime.detect([image])[0]  # noqa: E731
     else:
-        model = load_model(weights, imgsz=imgsz, sampling=sampling)
-        names = model.class_names
-        run = lambda image: detect(model, [image])[0]  # noqa: E731
+        from .runtime.pytorch import TorchRuntime
+
+        runtime = TorchRuntime(weights, imgsz=imgsz, sampling=sampling)
+    names = runtime.class_names or []  # a bare file carries no names: labels print as numbers
     if save is not None:
         save = Path(save)
+        if save.exists() and not save.is_dir():
+            raise UserError(f"--save {save}: exists and is not a folder")
         save.mkdir(parents=True, exist_ok=True)
     for path in files:
-        image = read_image(path)
-        det = run(image).filter(conf)
+        try:
+            image = read_image(path)
+        except UserError as e:
+            if not skip_bad:
+                raise UserError(f"{e} (pass --skip-bad to go on without it)") from None
+            log.warning("%s", e)
+            continue
+        det = runtime.detect([image])[0].filter(conf)
         if save is not None:
-            target = save / (path.stem + ".jpg")
-            tmp = target.with_name(f".{target.name}.tmp.jpg")
-            if not cv2.imwrite(str(tmp), draw(image, det, names)):
-                raise UserError(f"{target}: cannot write the drawn image")
-            tmp.replace(target)
+            with atomic_path(save / (path.stem + ".jpg"), suffix=".jpg") as tmp:
+                if not cv2.imwrite(str(tmp), draw(image, det, names)):
+                    raise UserError(f"{save / (path.stem + '.jpg')}: cannot write the drawn image")
         yield path, det, names

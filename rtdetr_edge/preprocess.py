@@ -35,9 +35,13 @@ def read_image(path) -> np.ndarray:
     import cv2
 
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not an image")
     if not path.is_file():
         raise UserError(f"{path}: image not found")
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    # any depth and colour (16-bit, gray, CMYK become RGB uint8 below), with EXIF orientation applied as COCO
+    # tools and viewers do: a portrait phone photo is processed upright (IMREAD_UNCHANGED would ignore it)
+    img = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if img is None or img.size == 0:
         raise UserError(f"{path}: not a readable image")
     return to_rgb8(img)
@@ -47,7 +51,7 @@ def list_images(source) -> list:
     """An image file, or every image in a folder (sorted)."""
     source = Path(source)
     if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not files:
             raise UserError(f"{source}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
         return files
@@ -56,15 +60,21 @@ def list_images(source) -> list:
     raise UserError(f"{source}: no such file or folder")
 
 
-def preprocess(images, imgsz) -> tuple:
-    """List of RGB uint8 images -> (batch float32 [N,3,H,W] in [0,1], orig sizes int64 [N,2] as (w, h))."""
+def resize_to(img: np.ndarray, imgsz) -> np.ndarray:
+    """The one resize to the model size (h, w) everywhere -- training, evaluation, export's golden images,
+    every runtime: bilinear, no letterbox, as released."""
     import cv2
 
+    h, w = imgsz
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def preprocess(images, imgsz) -> tuple:
+    """List of RGB uint8 images -> (batch float32 [N,3,H,W] in [0,1], orig sizes int64 [N,2] as (w, h))."""
     h, w = imgsz
     batch = np.empty((len(images), 3, h, w), dtype=np.float32)
     sizes = np.empty((len(images), 2), dtype=np.int64)
     for i, img in enumerate(images):
         sizes[i] = (img.shape[1], img.shape[0])
-        resized = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
-        batch[i] = resized.transpose(2, 0, 1).astype(np.float32) / 255.0
+        batch[i] = resize_to(img, imgsz).transpose(2, 0, 1).astype(np.float32) / 255.0
     return batch, sizes

@@ -54,7 +54,8 @@ def test_messy_dataset_with_skip_bad(messy):
     assert ds.category_ids == [3, 7, 12] and ds.class_names == ["dog", "cat", "car"]  # sorted by id
     assert len(ds) == 4  # missing image skipped
     assert ds.stats == {"clipped": 1, "dropped_zero_area": 1, "crowd": 1, "missing_images": 1,
-                        "unreadable_images": 0, "unknown_category": 0}
+                        "unreadable_images": 0, "unknown_category": 0, "non_integer_category_id": 0,
+                        "non_finite_box": 0, "unknown_image_id": 0, "duplicate_image_id": 0, "bad_image_size": 0}
     report = ds.report()
     assert "clipped: 1" in report and "crowd: 1" in report and "missing images: 1" in report
     img, t = ds[0]  # gray -> RGB

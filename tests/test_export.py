@@ -10,8 +10,7 @@ import onnx
 import pytest
 import torch
 
-from hf_reference import randomize_
-from rtdetr_edge import UserError, build_model, save_checkpoint
+from rtdetr_edge import UserError
 from rtdetr_edge.export import export
 from rtdetr_edge.parity import parity
 from rtdetr_edge.runtime import load_runtime
@@ -22,35 +21,20 @@ def cli(*args):
                           timeout=900)
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    model = randomize_(build_model("rtdetrv2_r18vd", num_classes=6, imgsz=128,
-                                   class_names=["circle", "square", "triangle", "star", "hexagon", "cross"]))
-    path = tmp_path_factory.mktemp("w") / "w.pt"
-    save_checkpoint(model, path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def bundles(weights, tmp_path_factory):
-    root = tmp_path_factory.mktemp("bundles")
-    return {
-        "onnx": export(weights, "onnx", out=root / "onnx"),
-        "onnx_gather": export(weights, "onnx", imgsz=(96, 160), dynamic_batch=True, sampling="gather",
-                              out=root / "onnx_gather"),
-        "openvino": export(weights, "openvino", batch=2, out=root / "openvino"),
-        "openvino16": export(weights, "openvino", precision="fp16", out=root / "openvino16"),
-    }
-
-
 def test_onnx_bundle_has_the_authors_interface(bundles):
     b = bundles["onnx"]
-    assert {p.name for p in b.iterdir()} == {"model.onnx", "manifest.json", "golden.npz"}
+    assert {p.name for p in b.iterdir()} == {"model.onnx", "raw", "manifest.json", "golden.npz"}
     manifest = json.loads((b / "manifest.json").read_text())
     assert manifest["format"] == "onnx" and manifest["precision"] == "fp32" and manifest["sampling"] == "grid_sample"
     assert manifest["class_names"][0] == "circle" and manifest["input"]["imgsz"] == [128, 128]
-    assert set(manifest["sha256"]) == {"model.onnx", "golden.npz"} and "torch" in manifest["versions"]
+    assert set(manifest["sha256"]) == {"model.onnx", "raw/model.onnx", "golden.npz"}
+    assert "torch" in manifest["versions"]
+    kinds = {a["kind"]: a for a in manifest["artifacts"]}
+    assert kinds["model"]["file"] == "model.onnx" and kinds["raw"]["file"] == "raw/model.onnx"
+    assert kinds["model"]["produced_by"]["opset"] == 17 and kinds["model"]["precision"] == "fp32"
+    raw = onnx.load(str(b / "raw" / "model.onnx"))
+    assert [i.name for i in raw.graph.input] == ["images"]
+    assert [o.name for o in raw.graph.output] == ["pred_scores", "pred_boxes"]
     model = onnx.load(str(b / "model.onnx"))
     onnx.checker.check_model(model)
     assert model.opset_import[0].version == 17
@@ -102,7 +86,9 @@ def test_parity_cli_writes_reports_and_exit_code_1_on_broken_tolerance(bundles, 
 def test_parity_without_weights_uses_golden_outputs(bundles):
     report = parity([bundles["openvino"]])
     a = report["artifacts"][0]
-    assert a["reference"].startswith("golden") and a["ok"] and "raw_score_max" not in a["metrics"]
+    assert a["reference"].startswith("golden") and a["ok"]
+    # the raw twin travels in the bundle: before-top-k parity on the device too, against the stored outputs
+    assert a["metrics"]["raw_score_max"] <= 1e-4 and a["metrics"]["top100_match"] == 1.0
 
 
 def test_damaged_bundle_is_refused(bundles, tmp_path):
@@ -111,7 +97,10 @@ def test_damaged_bundle_is_refused(bundles, tmp_path):
     shutil.copytree(bundles["onnx"], copy)
     with open(copy / "golden.npz", "ab") as f:
         f.write(b"x")
-    with pytest.raises(UserError, match="golden.npz"):
+    with pytest.raises(UserError, match="golden.npz .differs"):
+        parity([copy])
+    (copy / "golden.npz").unlink()
+    with pytest.raises(UserError, match="golden.npz .missing"):
         parity([copy])
 
 
@@ -146,9 +135,8 @@ def test_export_user_errors_exit_2(weights, tmp_path):
 
 
 @pytest.mark.slow
-def test_tflite_fp32_and_fp16(weights, tmp_path):
-    fp32 = export(weights, "tflite", out=tmp_path / "tflite")
-    fp16 = export(weights, "tflite", precision="fp16", out=tmp_path / "tflite16")
+def test_tflite_fp32_and_fp16(weights, tflite_bundles):
+    fp32, fp16 = tflite_bundles["fp32"], tflite_bundles["fp16"]
     assert json.loads((fp32 / "manifest.json").read_text())["sampling"] == "gather"
     assert (fp16 / "model.tflite").stat().st_size < 0.6 * (fp32 / "model.tflite").stat().st_size
     report = parity([fp32], weights)  # with the raw twin: before and after top-k

@@ -135,3 +135,14 @@ def test_data_parallel_two_processes_gloo(tiny_data, tmp_path):
     # 8 images, 2 per process, 2 processes: 2 iterations of 4 images
     assert ckpt["iteration"] == 2 and ckpt["epoch"] == 1
     assert (out / "metrics.csv").read_text().count("\n") == 2  # written once, by rank 0
+
+
+def test_data_parallel_time_limit_is_decided_by_rank_0(tiny_data, tmp_path):
+    script = os.path.join(os.path.dirname(__file__), "ddp_skewed_clock.py")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                        "29533", script, str(tiny_data), str(tmp_path / "ddp")], capture_output=True, text=True,
+                       timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    # rank 0's clock says go on: both ranks run the whole epoch (2 iterations) and stop together
+    assert "rank 0 stopped at iteration 2" in r.stdout and "rank 1 stopped at iteration 2" in r.stdout

@@ -3,8 +3,11 @@
 - Category ids (any, non-contiguous) map to contiguous labels 0..C-1 in id order, and back.
 - `iscrowd` regions are not training targets; evaluation leaves them to the COCO library (ignored
   regions), which reads the same annotation file.
-- Boxes outside the image are clipped; boxes of zero area after clipping are dropped. Both are
-  counted and reported once (`report()`), never silently.
+- One validation pass, one policy: every problem is counted by kind and reported (`report()`), never
+  silently. Boxes outside the image are clipped; boxes of zero area after clipping, boxes with non-finite
+  numbers, annotations of unknown images or categories, non-integer category ids, images with a
+  non-positive size and images whose id is listed twice (with their annotations: they cannot be told
+  apart) are left out. A split with no usable box is an error.
 - Images without annotations are kept. Images of any mode (gray, RGBA, 16-bit) become RGB uint8.
 - A malformed JSON, a missing or unreadable image is a UserError naming the file; with
   `skip_bad=True` a missing/unreadable image is a warning and the image is left out.
@@ -62,30 +65,58 @@ class CocoDetection:
             raise UserError(f"{self.ann_file}: no categories")
         self.cat_to_label = {cid: i for i, cid in enumerate(self.category_ids)}
         self.stats = {"clipped": 0, "dropped_zero_area": 0, "crowd": 0, "missing_images": 0,
-                      "unreadable_images": 0, "unknown_category": 0}
+                      "unreadable_images": 0, "unknown_category": 0, "non_integer_category_id": 0,
+                      "non_finite_box": 0, "unknown_image_id": 0, "duplicate_image_id": 0, "bad_image_size": 0}
 
+        ids = [img.get("id") if isinstance(img, dict) else None for img in data["images"]]
+        seen, duplicated = set(), set()
+        for i in ids:
+            (duplicated if i in seen else seen).add(i)
+        known_ids = seen - duplicated
         anns_by_image = {}
         for a in data.get("annotations", []):
             try:
-                image_id, bbox, cid = a["image_id"], a["bbox"], int(a["category_id"])
+                image_id, bbox, cid = a["image_id"], a["bbox"], a["category_id"]
                 if len(bbox) != 4:
                     raise ValueError
+                box = [float(v) for v in bbox]
+                if isinstance(cid, bool) or not isinstance(cid, (int, float)):
+                    raise TypeError
             except (KeyError, TypeError, ValueError):
-                raise UserError(f"{self.ann_file}: annotation {a.get('id', '?')} needs image_id, category_id and "
-                                "a 4-number bbox") from None
-            if cid not in self.cat_to_label:
+                raise UserError(f"{self.ann_file}: annotation {a.get('id', '?') if isinstance(a, dict) else '?'} "
+                                "needs image_id, a numeric category_id and a 4-number bbox") from None
+            if image_id in duplicated:
+                self.stats["duplicate_image_id"] += 1
+                continue
+            if image_id not in known_ids:
+                self.stats["unknown_image_id"] += 1
+                continue
+            if float(cid) != int(cid):
+                self.stats["non_integer_category_id"] += 1
+                continue
+            if int(cid) not in self.cat_to_label:
                 self.stats["unknown_category"] += 1
+                continue
+            if not all(np.isfinite(box)):
+                self.stats["non_finite_box"] += 1
                 continue
             anns_by_image.setdefault(image_id, []).append(a)
 
         self.images = []
         for img in data["images"]:
             try:
-                image_id, file_name = img["id"], img["file_name"]
-                width, height = int(img["width"]), int(img["height"])
+                image_id, file_name = img["id"], str(img["file_name"])
+                width, height = float(img["width"]), float(img["height"])
             except (KeyError, TypeError, ValueError):
-                raise UserError(f"{self.ann_file}: image entry {img.get('id', '?')} needs id, file_name, width, "
-                                "height") from None
+                raise UserError(f"{self.ann_file}: image entry {img.get('id', '?') if isinstance(img, dict) else '?'}"
+                                " needs id, file_name, width, height") from None
+            if image_id in duplicated:
+                self.stats["duplicate_image_id"] += 1
+                continue
+            if not (np.isfinite(width) and np.isfinite(height) and width >= 1 and height >= 1):
+                self.stats["bad_image_size"] += 1
+                continue
+            width, height = int(width), int(height)
             path = self.img_dir / file_name
             if not path.is_file():
                 if not skip_bad:
@@ -112,6 +143,10 @@ class CocoDetection:
             self.images.append({"id": image_id, "path": path, "width": width, "height": height,
                                 "boxes": np.array(boxes, np.float32).reshape(-1, 4),
                                 "labels": np.array(labels, np.int64)})
+        if not any(len(i["labels"]) for i in self.images):
+            problems = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in self.stats.items() if v)
+            raise UserError(f"{self.ann_file}: no usable box in {len(self.images)} images"
+                            + (f" ({problems})" if problems else ""))
         self._reported = False
 
     @property

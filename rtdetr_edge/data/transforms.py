@@ -122,11 +122,11 @@ class Resize:
         self.size = size  # (h, w)
 
     def __call__(self, image, target, rng=None):
-        import cv2
+        from ..preprocess import resize_to
 
         h, w = image.shape[:2]
         th, tw = self.size
-        out = cv2.resize(image, (tw, th), interpolation=cv2.INTER_LINEAR)
+        out = resize_to(image, self.size)
         scale = np.array([tw / w, th / h, tw / w, th / h], np.float32)
         return out, dict(target, boxes=target["boxes"] * scale)
 

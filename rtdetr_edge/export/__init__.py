@@ -1,102 +1,186 @@
-"""`export`: one checkpoint -> one verified bundle (artifact, manifest.json, golden.npz).
+"""`export`: one checkpoint -> one verified bundle (artifacts, manifest.json, golden.npz).
 
-One file per format (onnx.py, openvino.py, tflite.py); this module only orchestrates. Adding a
-format does not touch the model.
+One file per format (onnx.py, openvino.py, tflite.py), each with one public `write` function; the
+format registry below states what each supports, and anything else is refused by looking it up.
+Adding a format is a new entry and a new file; it does not touch the model.
 """
 
+import importlib
 import logging
-import tempfile
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
-import torch
 
 from ..errors import UserError
-from ..model.checkpoint import load_model
-from ..model.postprocess import DeployModel
-from ..model.variants import parse_imgsz
-from .bundle import PREPROCESSING, atomic_dir, golden_images, golden_outputs, versions, write_manifest
 
 log = logging.getLogger("rtdetr_edge")
 
-FORMATS = ("onnx", "openvino", "tflite")
-PRECISIONS = ("fp32", "fp16")
-ARTIFACT = {"onnx": "model.onnx", "openvino": "model.xml", "tflite": "model.tflite"}
-CONVERTER_PACKAGES = {"onnx": ("onnx", "onnxruntime", "onnxslim"),
-                      "openvino": ("onnx", "openvino"), "tflite": ("litert-torch", "ai-edge-litert")}
+SAMPLINGS = ("grid_sample", "gather", "discrete")
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    artifact: str  # file name of the shipped graph inside the bundle
+    precisions: tuple
+    samplings: tuple
+    default_sampling: str
+    dynamic_batch: bool
+    packages: tuple  # versions recorded in the manifest
+    refusals: dict = field(default_factory=dict)  # precision -> why it is not offered
+
+
+FORMATS = {
+    "onnx": Format("onnx", "model.onnx", ("fp32",), SAMPLINGS, "grid_sample", True,
+                   ("onnx", "onnxruntime", "onnxslim"),
+                   {"fp16": "ONNX FP16 is not offered: onnxconverter-common wrote graphs onnxruntime rejects (mixed "
+                            "float16/float types); export FP32 ONNX and let the runtime choose FP16 (trtexec "
+                            "--fp16), or use --format openvino/tflite --precision fp16"}),
+    "openvino": Format("openvino", "model.xml", ("fp32", "fp16"), SAMPLINGS, "grid_sample", True,
+                       ("onnx", "openvino")),
+    # TFLite has no GridSample op: the gather sampler gives the same bilinear numbers
+    "tflite": Format("tflite", "model.tflite", ("fp32", "fp16"), SAMPLINGS, "gather", False,
+                     ("litert-torch", "ai-edge-litert")),
+}
+RAW_DIR = "raw"  # the raw twin (outputs before top-k) lives in raw/ with the same file name
+
+
+def get_format(name: str) -> Format:
+    if name not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {name!r}")
+    return FORMATS[name]
 
 
 def default_sampling(fmt: str) -> str:
-    """TFLite has no GridSample op: its default is the gather sampler (same bilinear numbers)."""
-    return "gather" if fmt == "tflite" else "grid_sample"
+    return get_format(fmt).default_sampling
 
 
-def _check(fmt, precision, batch, dynamic_batch):
-    if fmt not in FORMATS:
-        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if precision not in PRECISIONS:
-        raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if batch < 1:
-        raise UserError(f"--batch must be >= 1, got {batch}")
-    if fmt == "onnx" and precision == "fp16":
-        raise UserError("ONNX FP16 is not offered: onnxconverter-common wrote graphs onnxruntime rejects (mixed "
-                        "float16/float types); export FP32 ONNX and let the runtime choose FP16 (trtexec --fp16), "
-                        "or use --format openvino/tflite --precision fp16")
-    if dynamic_batch and fmt == "tflite":
-        raise UserError("--dynamic-batch is not supported for TFLite (fixed shapes); give --batch N")
+@dataclass
+class ExportConfig:
+    """Everything an export needs. Built in layers (defaults < recipe < what the user set): a field a
+    layer leaves as None keeps what the layer below said."""
+
+    weights: str = None
+    format: str = "onnx"
+    precision: str = "fp32"
+    imgsz: Optional[tuple] = None  # None: the checkpoint's size
+    batch: int = 1
+    dynamic_batch: bool = False
+    sampling: Optional[str] = None  # None: the format's default
+    opset: int = 17
+    simplify: bool = True
+    out: Optional[str] = None  # None: exports/VARIANT_HxW_FORMAT_PRECISION
+    force: bool = False
+
+    @classmethod
+    def resolve(cls, **layers) -> tuple:
+        """ExportConfig.resolve(recipe={...}, cli={...}) -> (config, {field: layer that set it}). Later layers
+        win; None means "not set"; unknown fields are an error naming the layer."""
+        names = {f.name for f in fields(cls)}
+        values, origin = {}, {}
+        for layer, given in layers.items():
+            for key, value in (given or {}).items():
+                if key not in names:
+                    raise UserError(f"{layer}: unknown export setting {key!r} (known: {', '.join(sorted(names))})")
+                if value is not None:
+                    values[key], origin[key] = value, layer
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg, origin
+
+    def validate(self) -> "ExportConfig":
+        from ..model.variants import parse_imgsz
+
+        fmt = get_format(self.format)
+        if self.precision not in fmt.precisions:
+            raise UserError(fmt.refusals.get(self.precision) or
+                            f"--precision {self.precision!r} is not offered for {fmt.name} "
+                            f"(it offers {', '.join(fmt.precisions)})")
+        self.sampling = self.sampling or fmt.default_sampling
+        if self.sampling not in fmt.samplings:
+            raise UserError(f"--sampling must be one of {', '.join(fmt.samplings)}, got {self.sampling!r}")
+        if not isinstance(self.batch, int) or self.batch < 1:
+            raise UserError(f"--batch must be an integer >= 1, got {self.batch!r}")
+        if self.dynamic_batch and not fmt.dynamic_batch:
+            raise UserError(f"--dynamic-batch is not supported for {fmt.name} (fixed shapes); give --batch N")
+        if self.dynamic_batch and self.batch != 1:
+            raise UserError("--batch and --dynamic-batch exclude each other: give one")
+        if not 16 <= int(self.opset) <= 21:
+            raise UserError(f"--opset must be 16..21 (GridSample needs 16), got {self.opset}")
+        if self.imgsz is not None:
+            self.imgsz = parse_imgsz(self.imgsz)
+        return self
 
 
-def write_artifact(model, fmt, precision, folder, imgsz, batch, dynamic_batch=False, raw=False) -> dict:
-    """Export `model` (deploy form, eval) into `folder` as ARTIFACT[fmt]; returns converter facts.
+def writer(fmt: str):
+    """The format file's `write(module, path, example_inputs, cfg, raw) -> facts`, imported when used."""
+    return importlib.import_module(f"{__package__}.{fmt}").write
 
-    raw=True writes the graph that outputs scores/boxes before top-k (used by parity)."""
-    from .onnx import RawOutputs, export_onnx
 
-    folder = Path(folder)
-    h, w = imgsz
-    example_batch = 2 if dynamic_batch else batch
-    x = torch.rand(example_batch, 3, h, w, generator=torch.Generator().manual_seed(0))
-    sizes = torch.tensor([[w, h]] * example_batch, dtype=torch.int64)
+def write_artifact(model, cfg: ExportConfig, folder, raw=False) -> dict:
+    """Export `model` (deploy form, eval) into `folder` as the format's artifact file; returns converter
+    facts. raw=True writes the twin that outputs scores/boxes before top-k (what parity compares)."""
+    import torch
+
+    from ..model.postprocess import DeployModel
+    from .onnx import RawOutputs
+
+    h, w = model.imgsz
+    n = 2 if cfg.dynamic_batch else cfg.batch
+    x = torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(0))
+    sizes = torch.tensor([[w, h]] * n, dtype=torch.int64)
     module = (RawOutputs(model) if raw else DeployModel(model)).eval()
     example = (x,) if raw else (x, sizes)
-    target = folder / ARTIFACT[fmt]
-    if fmt == "tflite":
-        from .tflite import export_tflite
-        return export_tflite(module, target, example, precision)
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = Path(tmp) / "model.onnx" if fmt == "openvino" else target
-        facts = export_onnx(module, onnx_path, example, dynamic_batch=dynamic_batch, raw=raw)
-        if fmt == "openvino":
-            from .openvino import export_openvino
-            facts.update(export_openvino(onnx_path, target, precision))
-    return facts
+    path = Path(folder) / FORMATS[cfg.format].artifact
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return writer(cfg.format)(module, path, example, cfg, raw=raw)
 
 
-def export(weights, fmt="onnx", precision="fp32", imgsz=None, batch=1, dynamic_batch=False, sampling=None,
-           out=None, force=False) -> Path:
-    """Export a checkpoint to a bundle folder; returns its path. A failed export leaves nothing behind."""
-    _check(fmt, precision, batch, dynamic_batch)
-    sampling = sampling or default_sampling(fmt)
-    model = load_model(weights, imgsz=parse_imgsz(imgsz) if imgsz else None, sampling=sampling).deploy()
+def export(weights=None, format=None, *, cfg: ExportConfig = None, **options) -> Path:
+    """Export a checkpoint to a bundle folder; returns its path. A failed export leaves nothing behind.
+    Give an ExportConfig (`cfg=`), or its fields (`export("w.pt", "onnx", precision="fp32", out=...)`)."""
+    from ..bundle import GOLDEN, PREPROCESSING, versions, write_manifest
+    from ..fsutil import atomic_dir
+    from ..model.checkpoint import load_model
+    from .bundle import golden_images, golden_outputs
+
+    if cfg is None:
+        cfg, _ = ExportConfig.resolve(call={"weights": weights, "format": format, **options})
+    else:
+        cfg.validate()
+    if not cfg.weights:
+        raise UserError("--weights is required")
+    fmt = FORMATS[cfg.format]
+    model = load_model(cfg.weights, imgsz=cfg.imgsz, sampling=cfg.sampling).deploy()
     imgsz = model.imgsz
-    out = Path(out) if out else Path("exports") / f"{model.variant}_{imgsz[0]}x{imgsz[1]}_{fmt}_{precision}"
-    with atomic_dir(out, force=force) as tmp:
-        facts = write_artifact(model, fmt, precision, tmp, imgsz, batch, dynamic_batch)
-        n = 2 if dynamic_batch else batch
+    out = Path(cfg.out) if cfg.out else Path("exports") / f"{model.variant}_{imgsz[0]}x{imgsz[1]}_{fmt.name}_" \
+                                                            f"{cfg.precision}"
+    with atomic_dir(out, force=cfg.force) as tmp:
+        facts = write_artifact(model, cfg, tmp)
+        raw_facts = write_artifact(model, cfg, tmp / RAW_DIR, raw=True)
+        n = 2 if cfg.dynamic_batch else cfg.batch
         images, sizes = golden_images(imgsz, n)
-        golden = golden_outputs(model, images, sizes)
-        np.savez_compressed(tmp / "golden.npz", **golden)
+        np.savez_compressed(tmp / GOLDEN, **golden_outputs(model, images, sizes))
+        entry = {"format": fmt.name, "precision": cfg.precision, "sampling": cfg.sampling}
+        settings = asdict(cfg)
+        settings.update(imgsz=list(imgsz), out=str(out), weights=str(cfg.weights))
         manifest = {
-            "format": fmt, "artifact": ARTIFACT[fmt], "precision": precision, "sampling": sampling,
+            "producer": "rtdetr-edge export",
+            "format": fmt.name, "artifact": fmt.artifact, "precision": cfg.precision, "sampling": cfg.sampling,
+            "artifacts": [{"kind": "model", "file": fmt.artifact, **entry, "produced_by": facts},
+                          {"kind": "raw", "file": f"{RAW_DIR}/{fmt.artifact}", **entry, "produced_by": raw_facts,
+                           "outputs": "pred_scores [N,Q,C] sigmoid, pred_boxes [N,Q,4] cxcywh normalised"}],
             "variant": model.variant, "num_classes": model.num_classes, "class_names": model.class_names,
-            "weights": str(weights),
-            "input": {"imgsz": list(imgsz), "batch": "dynamic" if dynamic_batch else batch,
+            "weights": str(cfg.weights), "export_config": settings,
+            "input": {"imgsz": list(imgsz), "batch": "dynamic" if cfg.dynamic_batch else cfg.batch,
                       "names": ["images", "orig_target_sizes"],
                       "images": "float32 [N,3,H,W] RGB in [0,1]", "orig_target_sizes": "[N,2] (width, height)"},
             "outputs": {"labels": "[N,300] class index", "boxes": "[N,300,4] xyxy in original pixels",
                         "scores": "[N,300] sigmoid score, best first"},
-            "preprocessing": PREPROCESSING, "converter": facts, "golden": "golden.npz",
-            "versions": versions(*CONVERTER_PACKAGES[fmt]),
+            "preprocessing": PREPROCESSING, "converter": facts, "golden": GOLDEN,
+            "versions": versions(*fmt.packages),
         }
         write_manifest(tmp, manifest)
     return out

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import torch
 
+from ..compare import same_outputs
+
 log = logging.getLogger("rtdetr_edge")
 
-OPSET = 17
+OPSET = 17  # the default; ExportConfig.opset chooses another
 INPUT_NAMES = ["images", "orig_target_sizes"]
 OUTPUT_NAMES = ["labels", "boxes", "scores"]
 RAW_OUTPUT_NAMES = ["pred_scores", "pred_boxes"]
@@ -34,7 +36,13 @@ class RawOutputs(torch.nn.Module):
         return out["pred_logits"].sigmoid(), out["pred_boxes"]
 
 
-def export_onnx(module, path, example_inputs, dynamic_batch=False, raw=False, simplify=True) -> dict:
+def write(module, path, example_inputs, cfg, raw=False) -> dict:
+    """The format registry's entry point: an ONNX file at `path` (see ExportConfig)."""
+    return export_onnx(module, path, example_inputs, dynamic_batch=cfg.dynamic_batch, raw=raw,
+                       simplify=cfg.simplify, opset=cfg.opset)
+
+
+def export_onnx(module, path, example_inputs, dynamic_batch=False, raw=False, simplify=True, opset=OPSET) -> dict:
     """Export `module` (DeployModel, or RawOutputs with raw=True) to `path`. Returns facts for the manifest."""
     import onnx
 
@@ -48,10 +56,10 @@ def export_onnx(module, path, example_inputs, dynamic_batch=False, raw=False, si
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about python ints taken from fixed sizes
         torch.onnx.export(module, tuple(example_inputs), str(path), input_names=inputs, output_names=outputs,
-                          opset_version=OPSET, dynamic_axes=dynamic_axes, dynamo=False, do_constant_folding=True)
+                          opset_version=int(opset), dynamic_axes=dynamic_axes, dynamo=False, do_constant_folding=True)
     model = onnx.load(str(path))
     onnx.checker.check_model(model, full_check=True)
-    facts = {"opset": OPSET, "simplified": False}
+    facts = {"exporter": f"torch.onnx (TorchScript) {torch.__version__}", "opset": int(opset), "simplified": False}
     if simplify:
         facts.update(_simplify_if_equal(path, [t.numpy() for t in example_inputs], inputs))
     ops = sorted({n.op_type for n in onnx.load(str(path)).graph.node})
@@ -88,21 +96,9 @@ def _simplify_if_equal(path, arrays, input_names) -> dict:
         slim_path.unlink(missing_ok=True)
         log.warning("onnxslim failed (%s); keeping the unsimplified graph", str(e).splitlines()[0][:200])
         return {"simplified": False, "simplify_note": f"onnxslim failed: {type(e).__name__}"}
-    same = all(a.shape == b.shape for a, b in zip(before, after)) and _same_outputs(before, after, len(input_names))
-    if not same:
+    if not same_outputs(before, after, atol=1e-6):
         slim_path.unlink()
         log.warning("onnxslim changed the outputs; keeping the unsimplified graph")
         return {"simplified": False, "simplify_note": "simplified graph gave different outputs"}
     slim_path.replace(path)
     return {"simplified": True, "simplifier": f"onnxslim {onnxslim.__version__}"}
-
-
-def _same_outputs(before, after, n_inputs) -> bool:
-    """Equal up to 1e-6 -- after top-k, up to the order of near-tied detections (as parity measures)."""
-    if n_inputs == 1:  # raw twin: scores/boxes per query
-        from ..parity import compare_raw
-        d = compare_raw(*before, *after)
-        return d["raw_score_max"] <= 1e-6 and d["raw_box_max"] <= 1e-6
-    from ..parity import compare_topk
-    d = compare_topk(dict(zip(("labels", "boxes", "scores"), before)), dict(zip(("labels", "boxes", "scores"), after)))
-    return d["topk_score_max"] <= 1e-6 and d["top100_match"] == 1.0

@@ -47,6 +47,11 @@ def converter_output_to_log():
             os.close(saved[1])
 
 
+def write(module, path, example_inputs, cfg, raw=False) -> dict:
+    """The format registry's entry point (fixed shapes: the example's batch is the file's batch)."""
+    return export_tflite(module, path, example_inputs, cfg.precision)
+
+
 def export_tflite(module, path, example_inputs, precision="fp32") -> dict:
     with converter_output_to_log():
         return _export_tflite(module, path, example_inputs, precision)
@@ -59,9 +64,11 @@ def _export_tflite(module, path, example_inputs, precision):
         warnings.simplefilter("ignore")
         edge = litert_torch.convert(module.eval(), tuple(example_inputs))
     facts = {"converter": "litert-torch"}
-    if precision != "fp16":
+    if precision == "fp32":
         edge.export(str(path))
         return facts
+    if precision != "fp16":
+        raise ValueError(f"tflite: no writer for precision {precision!r}")
     from ai_edge_quantizer import qtyping, quantizer
 
     fd, fp32 = tempfile.mkstemp(suffix=".tflite")

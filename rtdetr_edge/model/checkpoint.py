@@ -31,16 +31,28 @@ META_KEY = "rtdetr_edge"
 
 
 def read_checkpoint(path) -> tuple:
-    """Return (state_dict, meta or None, raw checkpoint dict). Errors name the file."""
-    path = Path(path)
+    """Return (state_dict, meta or None, raw checkpoint dict). Errors name the file. A shipped model's name
+    (`rtdetr-edge models`) stands for its file."""
+    from ..zoo import resolve_weights
+
+    path = resolve_weights(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a checkpoint file")
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt, truncated, not a torch file, or a pickle that wants to run code
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e) or "GLOBAL" in str(e):
+        text = str(e)
+        if "GLOBAL" in text or "Unsupported global" in text:
             reason = "refused: it contains Python objects that could run code (only tensors are allowed)"
+        elif "Weights only load failed" in text or "invalid load key" in text or "zip archive" in text \
+                or isinstance(e, (EOFError, RuntimeError)):
+            detail = text.split("WeightsUnpickler error:")[-1].strip().splitlines()[0] if "WeightsUnpickler" in text \
+                else (text.strip().splitlines()[0] if text.strip() else type(e).__name__)
+            reason = f"not a PyTorch file, or truncated/corrupt: {detail[:120]}"
+        else:
+            reason = text.strip().splitlines()[0] if text.strip() else type(e).__name__
         raise UserError(f"{path}: not a readable checkpoint ({reason[:200]})") from None
     if not isinstance(ckpt, dict):
         raise UserError(f"{path}: not a checkpoint (expected a dict, got {type(ckpt).__name__})")
@@ -151,6 +163,10 @@ def load_model(weights, variant=None, num_classes=None, imgsz=None, sampling="gr
     class_names = meta.get("class_names") if num_classes == ckpt_classes else None
     size = parse_imgsz(imgsz if imgsz is not None else tuple(meta.get("imgsz", (640, 640))))
     model = build_model(variant, num_classes=num_classes, imgsz=size, sampling=sampling, class_names=class_names)
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise UserError(f"{weights}: non-finite weights (NaN or inf) in {len(bad)} tensors, e.g. {_short(bad, 2)}; "
+                        "the checkpoint is broken")
     reinit = load_state_into(model, state, source=str(weights))
     if reinit:
         log.warning("%s: %d classes in the checkpoint, %d asked for: re-initialised %d class-dependent tensors "

@@ -1,6 +1,5 @@
 """The runtime interface, the detections type every model and backend ends in, and backend selection."""
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,30 +78,40 @@ class Runtime:
         raise NotImplementedError
 
 
-def read_manifest(bundle) -> dict:
-    path = Path(bundle) / "manifest.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{bundle}: not a bundle (no manifest.json)") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: malformed JSON ({e})") from None
+# backend name -> (module, class), imported only when used: a device has one runtime installed, not all
+BACKENDS = {"onnxruntime": ("onnxruntime", "OnnxRuntime"), "openvino": ("openvino", "OpenVinoRuntime"),
+            "tflite": ("tflite", "TFLiteRuntime"), "tensorrt": ("tensorrt", "TensorRTRuntime"),
+            "torch": ("pytorch", "TorchRuntime")}
 
 
-def load_runtime(bundle_or_file, backend=None, **options) -> Runtime:
-    """A bundle folder (artifact + manifest) or a bare file; the backend follows from the file's suffix."""
+def backend_class(name: str):
+    import importlib
+
+    if name not in BACKENDS:
+        raise UserError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")
+    module, cls = BACKENDS[name]
+    return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+
+
+def load_runtime(bundle_or_file, backend=None, kind="model", **options) -> Runtime:
+    """A bundle folder (verified against its manifest first) or a bare model file; the backend follows
+    from the file's suffix. `kind` picks a bundle's artifact: 'model' (shipped) or 'raw' (before top-k)."""
+    from ..bundle import artifact as artifact_entry, open_bundle
+
     path = Path(bundle_or_file)
     manifest = None
     if path.is_dir():
-        manifest = read_manifest(path)
-        try:
-            artifact = path / manifest["artifact"]
-        except KeyError:
-            raise UserError(f"{path}/manifest.json: no 'artifact' field") from None
+        manifest = open_bundle(path)
+        entry = artifact_entry(manifest, kind)
+        if entry is None:
+            raise UserError(f"{path}: the bundle has no {kind!r} artifact (export it again with this version)")
+        artifact = path / entry["file"]
     elif path.is_file():
         artifact = path
-        if (path.parent / "manifest.json").is_file():
-            manifest = read_manifest(path.parent)
+        if (path.parent / "manifest.json").is_file() and path.suffix.lower() not in (".pt", ".pth"):
+            manifest = open_bundle(path.parent)  # a file of a bundle: verified like the bundle
+    elif path.exists():
+        raise UserError(f"{path}: not a bundle folder or a model file")
     else:
         raise UserError(f"{path}: no such bundle or model file")
     if not artifact.is_file():
@@ -110,16 +119,4 @@ def load_runtime(bundle_or_file, backend=None, **options) -> Runtime:
     backend = backend or BACKEND_BY_SUFFIX.get(artifact.suffix.lower())
     if backend is None:
         raise UserError(f"{artifact}: unknown model format (known: {', '.join(sorted(BACKEND_BY_SUFFIX))})")
-    if backend == "onnxruntime":
-        from .onnxruntime import OnnxRuntime as cls
-    elif backend == "openvino":
-        from .openvino import OpenVinoRuntime as cls
-    elif backend == "tflite":
-        from .tflite import TFLiteRuntime as cls
-    elif backend == "tensorrt":
-        from .tensorrt import TensorRTRuntime as cls
-    elif backend == "torch":
-        from .pytorch import TorchRuntime as cls
-    else:
-        raise UserError(f"unknown backend {backend!r} (onnxruntime, openvino, tflite, tensorrt, torch)")
-    return cls(artifact, manifest, **options)
+    return backend_class(backend)(artifact, manifest, **options)

@@ -16,9 +16,13 @@ class OpenVinoRuntime(Runtime):
         import openvino as ov
 
         core = ov.Core()
-        # from the bundle's precision; a CPU without FP16 arithmetic (e.g. AVX2 only) computes f32 anyway,
-        # and `effective_precision` says what the compiled model really uses
+        # from the bundle's precision, and `effective_precision` says what the compiled model really uses.
+        # On a CPU without FP16 arithmetic OpenVINO turns an f16 hint into bf16 where the CPU has it (AVX512-BF16,
+        # AMX) -- a silent change of precision: an FP16 bundle then computes f32 unless bf16 is asked for.
         hint = precision_hint or HINTS.get(self.precision, "f32")
+        if precision_hint is None and hint == "f16" and device == "CPU" \
+                and "FP16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            hint = "f32"
         config = {"INFERENCE_PRECISION_HINT": hint}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
@@ -28,7 +32,8 @@ class OpenVinoRuntime(Runtime):
         except Exception as e:
             raise UserError(f"{path}: OpenVINO cannot load it ({str(e).splitlines()[0][:200]})") from None
         self.hint = hint
-        self.effective_precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        effective = self.compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type: f32, f16, bf16
+        self.effective_precision = effective.get_type_name() if hasattr(effective, "get_type_name") else str(effective)
         names = [i.get_any_name() for i in self.compiled.inputs]
         self.raw = "orig_target_sizes" not in names
         if self.imgsz is None:

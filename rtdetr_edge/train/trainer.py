@@ -228,6 +228,18 @@ class Trainer:
         size = (max(32, int(h * r) // 32 * 32), max(32, int(w * r) // 32 * 32))
         return F.interpolate(images, size=size, mode="bilinear", align_corners=False)
 
+    def _past_deadline(self) -> bool:
+        """Whether the time limit has passed, decided by rank 0 and broadcast: every rank stops at the same
+        iteration (ranks deciding by their own clocks could stop apart and hang in an all-reduce)."""
+        if self.deadline is None:
+            return False
+        stop = time.time() >= self.deadline
+        if dist.is_initialized():
+            flag = torch.tensor([1.0 if stop else 0.0], device=self.device if self.device.type == "cuda" else "cpu")
+            dist.broadcast(flag, src=0)
+            stop = bool(flag.item())
+        return stop
+
     def train_one_epoch(self, on_step=None):
         self.model.train()
         torch.manual_seed(self.cfg.seed * 100003 + self.epoch)  # denoising noise: same on resume
@@ -236,7 +248,7 @@ class Trainer:
                                                                                self.cfg.max_iters_per_epoch)
         sums, count, start = {}, 0, time.time()
         for i, (images, targets) in enumerate(loader):
-            if i >= n_iter or (self.deadline is not None and time.time() >= self.deadline):
+            if i >= n_iter or self._past_deadline():
                 break
             images = self._multi_scale(images.to(self.device))
             targets = [{k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in t.items()} for t in targets]
@@ -296,7 +308,7 @@ class Trainer:
                 self._write_metrics()
                 if on_epoch:
                     on_epoch(row, metrics)
-            if self.cfg.time_limit_min and (time.time() - start) / 60 >= self.cfg.time_limit_min:
+            if self._past_deadline():
                 break
         if dist.is_initialized():
             dist.barrier()

@@ -1,0 +1,139 @@
+"""Bundles, the device side: read a bundle's manifest, verify it, and load its golden data.
+
+A bundle is a folder: the exported artifact(s), ``manifest.json`` and ``golden.npz``. The manifest lists
+every artifact (``artifacts``: kind, file, format, precision, what produced it), the sha256 of every
+file, and a digest of its own content, so a damaged or edited file -- the manifest included -- is
+caught before anything runs. Needs numpy only (no PyTorch): this is what a device runs.
+"""
+
+import hashlib
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+from .fsutil import atomic_write_text
+
+PREPROCESSING = {"resize": "bilinear to the input size, no letterbox", "color": "RGB", "scale": "1/255",
+                 "mean": None, "std": None, "layout": "NCHW", "dtype": "float32"}
+MANIFEST = "manifest.json"
+GOLDEN = "golden.npz"
+_verified = {}  # (bundle, file) -> (size, mtime_ns, sha256): hash each file once per process
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def versions(*packages) -> dict:
+    out = {"python": platform.python_version()}
+    for name in ("rtdetr-edge", "torch", *packages):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _digest(manifest: dict) -> str:
+    body = {k: v for k, v in manifest.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def write_manifest(folder, manifest: dict) -> dict:
+    """Hash every file of `folder` into the manifest, seal the manifest with its own digest, write it."""
+    import time
+
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+    manifest["sha256"] = {p.relative_to(folder).as_posix(): sha256(p) for p in files}
+    manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    manifest["digest"] = _digest(manifest)
+    atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2))
+    return manifest
+
+
+def read_manifest(bundle) -> dict:
+    path = Path(bundle) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{bundle}: not a bundle (no {MANIFEST})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read it ({e})") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: malformed JSON ({e})") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path}: not a manifest (expected a JSON object)")
+    for key in ("format", "artifact", "input", "sha256"):
+        if key not in manifest:
+            raise UserError(f"{path}: no '{key}' field; not a manifest written by rtdetr-edge export")
+    return manifest
+
+
+def problems(bundle, manifest) -> list:
+    """What is wrong with the bundle's files: 'NAME (missing)', 'NAME (differs)', 'manifest.json (edited)'."""
+    bundle = Path(bundle)
+    bad = []
+    if "digest" in manifest and manifest["digest"] != _digest(manifest):
+        bad.append(f"{MANIFEST} (edited after export)")
+    for name, digest in manifest.get("sha256", {}).items():
+        p = bundle / name
+        if not p.is_file():
+            bad.append(f"{name} (missing)")
+            continue
+        st = p.stat()
+        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+        if _verified.get(key) != digest:
+            if sha256(p) != digest:
+                bad.append(f"{name} (differs from its sha256)")
+                continue
+            _verified[key] = digest
+    return bad
+
+
+def open_bundle(bundle) -> dict:
+    """Read and verify a bundle; returns its manifest. A damaged bundle is a UserError naming the files."""
+    bundle = Path(bundle)
+    if not bundle.is_dir():
+        raise UserError(f"{bundle}: not a bundle folder (export one with `rtdetr-edge export`)")
+    manifest = read_manifest(bundle)
+    bad = problems(bundle, manifest)
+    if bad:
+        raise UserError(f"{bundle}: damaged bundle: {', '.join(bad)}")
+    return manifest
+
+
+def artifact(manifest, kind="model") -> dict:
+    """The manifest entry of an artifact by kind ('model': the shipped graph; 'raw': its twin before top-k).
+    Bundles written before the artifacts list existed have only the model."""
+    for entry in manifest.get("artifacts", []):
+        if entry.get("kind") == kind:
+            return entry
+    if kind == "model":
+        return {"kind": "model", "file": manifest["artifact"], "format": manifest["format"],
+                "precision": manifest.get("precision", "fp32")}
+    return None
+
+
+def load_golden(bundle) -> dict:
+    path = Path(bundle) / GOLDEN
+    if not path.is_file():
+        raise UserError(f"{bundle}: {GOLDEN} is missing from the bundle")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: not readable golden data ({e})") from None
+
+
+def golden_inputs(golden) -> tuple:
+    """(images float32 [N,3,H,W] in [0,1], orig sizes [N,2]) from golden.npz contents."""
+    return golden["images"].transpose(0, 3, 1, 2).astype(np.float32) / 255.0, golden["orig_target_sizes"]

@@ -1,0 +1,71 @@
+"""COCO bbox metrics (faster-coco-eval) and the one conversion of detections to COCO results.
+
+No PyTorch: the same code scores the PyTorch model in training and an exported artifact on a device.
+"""
+
+import contextlib
+import io
+
+import numpy as np
+
+METRICS = ["AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large"]
+
+
+def to_coco_results(image_id, labels, boxes, scores, category_ids, top=100) -> list:
+    """One image's detections (labels index `category_ids`; boxes xyxy pixels) -> COCO results entries,
+    the `top` best by score."""
+    order = np.argsort(-np.asarray(scores), kind="stable")[:top]
+    out = []
+    for k in order:
+        x0, y0, x1, y1 = (float(v) for v in boxes[k])
+        out.append({"image_id": image_id, "category_id": category_ids[int(labels[k])],
+                    "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(scores[k])})
+    return out
+
+
+def coco_eval(ann_file, detections, category_ids, class_names) -> dict:
+    """Standard COCO bbox metrics of `detections` (COCO results format, the file's own category ids)
+    against `ann_file`; crowd regions are handled by the library as COCO does (ignored)."""
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(ann_file))
+        if not detections:
+            return {**{m: 0.0 for m in METRICS}, "per_class": {n: 0.0 for n in class_names},
+                    "num_detections": 0}
+        dt = gt.loadRes(detections)
+        ev = COCOeval_faster(gt, dt, iouType="bbox", print_function=lambda *a, **k: None)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    stats = [float(s) for s in ev.stats[:6]]
+    precision = ev.eval["precision"]  # [iou thresholds, recall, classes, areas, max dets]
+    cat_index = {cid: k for k, cid in enumerate(ev.params.catIds)}
+    per_class = {}
+    for cid, name in zip(category_ids, class_names):
+        p = precision[:, :, cat_index[cid], 0, -1] if cid in cat_index else np.array([-1.0])
+        per_class[name] = float(p[p > -1].mean()) if (p > -1).any() else float("nan")
+    out = dict(zip(METRICS, [max(s, 0.0) for s in stats]))
+    out["per_class"] = per_class
+    out["num_detections"] = len(detections)
+    return out
+
+
+def evaluate_runtime(runtime, dataset, batch=4, progress=None) -> dict:
+    """COCO metrics of any runtime (exported artifact or PyTorch) on a CocoDetection's images."""
+    from .preprocess import preprocess
+
+    if runtime.class_names is not None and len(runtime.class_names) != dataset.num_classes:
+        from .errors import UserError
+        raise UserError(f"the model has {len(runtime.class_names)} classes, {dataset.ann_file} has "
+                        f"{dataset.num_classes}")
+    dets = []
+    for start in range(0, len(dataset), batch):
+        items = [dataset.load(i) for i in range(start, min(start + batch, len(dataset)))]
+        images, sizes = preprocess([im for im, _ in items], runtime.imgsz)
+        labels, boxes, scores = runtime.infer(images, sizes)
+        for (_, t), lab, box, sc in zip(items, labels, boxes, scores):
+            dets += to_coco_results(t["image_id"], lab, box, sc, dataset.category_ids)
+        if progress:
+            progress(len(items))
+    return coco_eval(dataset.ann_file, dets, dataset.category_ids, dataset.class_names)

@@ -1,0 +1,127 @@
+"""Writing files and folders so that a failure (or SIGKILL) never leaves a half-written result.
+
+Everything we write goes to a temporary name beside its target -- recognisable as ours: a leading dot,
+the target's name, and ``.rtdetr-tmp`` -- and is renamed into place only when complete. Leftovers of a
+killed run carry that mark and are removed by the next run that writes the same target.
+"""
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import UserError
+
+TMP_MARK = ".rtdetr-tmp"
+
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def clean_stale(path) -> list:
+    """Remove our own temporaries left beside `path` by a run that was killed (not those of live ones)."""
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    prefix = _tmp_prefix(path)
+    for p in path.parent.glob(prefix + "*" + TMP_MARK + "*"):
+        pid = p.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            continue  # another run is writing it right now
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _tmp_name(path: Path, suffix="") -> Path:
+    rand = next(tempfile._get_candidate_names())
+    return path.with_name(f"{_tmp_prefix(path)}{os.getpid()}-{rand}{TMP_MARK}{suffix}")
+
+
+@contextmanager
+def atomic_path(path, suffix=""):
+    """Yield a temporary file path beside `path`; when the block ends without error it replaces `path`.
+    `suffix` keeps a file extension a writer needs (e.g. '.png' for matplotlib/OpenCV)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{path.parent}: cannot create the folder ({e.strerror})") from None
+    clean_stale(path)
+    tmp = _tmp_name(path, suffix)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, PermissionError) or e.errno in (30, 28):  # read-only filesystem, no space left
+            raise UserError(f"{path}: cannot write ({e.strerror})") from None
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def is_bundle(path) -> bool:
+    """A folder that we wrote: it holds our manifest."""
+    import json
+
+    try:
+        manifest = json.loads((Path(path) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "format" in manifest and "sha256" in manifest
+
+
+@contextmanager
+def atomic_dir(out, force=False):
+    """Yield a temporary folder beside `out`; on success it becomes `out`, on failure it disappears.
+
+    `force` replaces an existing `out` only when it is one of our bundles (never a user's folder or file)."""
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        if not force:
+            raise UserError(f"{out}: exists; choose another --out or pass --force")
+        if not out.is_dir() or not is_bundle(out):
+            raise UserError(f"{out}: exists and is not a bundle of ours; --force replaces only bundles "
+                            "(remove it yourself or choose another --out)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{out.parent}: cannot create the folder ({e.strerror})") from None
+    clean_stale(out)
+    tmp = _tmp_name(out)
+    try:
+        tmp.mkdir(mode=0o755)
+    except OSError as e:
+        raise UserError(f"{out}: cannot write ({e.strerror})") from None
+    try:
+        yield tmp
+        if out.exists():
+            old = _tmp_name(out, ".old")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,118 @@
+"""The shipped reference model (`--weights shapes`): it detects (a regression test of model, data and
+evaluation together), its ONNX export gives PyTorch's detections, predict draws the right boxes, and the
+quickstart runs end to end from it."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rtdetr_edge.zoo import resolve_weights, shipped_models
+
+
+def cli(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "rtdetr_edge.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def fresh_val(tmp_path_factory):
+    """A validation set the model never saw (another seed than its training data)."""
+    from rtdetr_edge.data.synth import generate
+
+    return generate(tmp_path_factory.mktemp("fresh") / "data", 0, 24, 320, seed=11)
+
+
+def test_shipped_model_is_in_the_package_and_listed():
+    card = shipped_models()["shapes"]
+    assert card["variant"] == "rtdetrv2_r18vd" and card["imgsz"] == [320, 320]
+    assert card["class_names"] == ["circle", "square", "triangle", "star", "hexagon", "cross"]
+    assert card["metrics"]["AP"] >= 0.60 and card["metrics"]["AP50"] >= 0.75 and "rtdetr-edge train" in card["command"]
+    path = resolve_weights("shapes")
+    assert path.is_file() and path.stat().st_size < 45e6  # half precision
+    r = cli("models")
+    assert r.returncode == 0 and "shapes" in r.stdout and "Shipped models" in r.stdout
+
+
+def test_shipped_model_detects_on_fresh_data(fresh_val):
+    from rtdetr_edge import load_model
+    from rtdetr_edge.data.coco import CocoDetection, resolve_coco_dir
+    from rtdetr_edge.data.transforms import eval_transforms
+    from rtdetr_edge.train.evaluate import evaluate
+
+    model = load_model("shapes")
+    assert model.imgsz == (320, 320) and model.class_names[0] == "circle"
+    ann, images = resolve_coco_dir(fresh_val, "val")
+    metrics = evaluate(model, CocoDetection(ann, images, transforms=eval_transforms(model.imgsz)), batch_size=8)
+    assert metrics["AP"] >= 0.5, metrics
+
+
+def test_predict_draws_the_objects_that_are_there(fresh_val, tmp_path):
+    gt = json.loads((fresh_val / "annotations" / "instances_val.json").read_text())
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    image = next(i for i in gt["images"] if sum(a["image_id"] == i["id"] for a in gt["annotations"]) >= 3)
+    objects = [a for a in gt["annotations"] if a["image_id"] == image["id"]]
+    src = fresh_val / "val" / image["file_name"]
+    r = cli("predict", "--weights", "shapes", "--source", src, "--save", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    drawn = tmp_path / "out" / (src.stem + ".jpg")
+    assert drawn.is_file()
+    from rtdetr_edge.compare import iou_one_to_many
+    from rtdetr_edge.predict import predict
+
+    (_, det, classes), = list(predict("shapes", src, conf=0.5))
+    found = 0
+    for a in objects:
+        x, y, w, h = a["bbox"]
+        same = [k for k in range(len(det)) if classes[det.labels[k]] == names[a["category_id"]]]
+        if same and iou_one_to_many(np.array([x, y, x + w, y + h]), det.boxes[same]).max() >= 0.5:
+            found += 1
+    assert found >= 0.75 * len(objects), (found, len(objects))
+    assert f"{len(det)} detections" in r.stdout
+    import cv2
+
+    assert np.abs(cv2.imread(str(drawn)).astype(int) - cv2.imread(str(src)).astype(int)).mean() > 1  # boxes drawn
+
+
+def test_shipped_model_exports_to_onnx_with_pytorchs_detections(fresh_val, tmp_path):
+    from rtdetr_edge.compare import compare_topk
+    from rtdetr_edge.export import export
+    from rtdetr_edge.parity import parity
+    from rtdetr_edge.preprocess import preprocess, read_image
+    from rtdetr_edge.runtime import load_runtime
+    from rtdetr_edge.runtime.pytorch import TorchRuntime
+
+    bundle = export("shapes", "onnx", out=tmp_path / "onnx")
+    image = read_image(sorted((fresh_val / "val").iterdir())[0])
+    x, sizes = preprocess([image], (320, 320))
+    keys = ("labels", "boxes", "scores")
+    ours = dict(zip(keys, load_runtime(bundle).infer(x, sizes)))
+    ref = dict(zip(keys, TorchRuntime("shapes").infer(x, sizes)))
+    d = compare_topk(ref, ours, top=20)
+    assert d["top100_match"] == 1.0 and d["topk_score_max"] < 1e-4 and ref["scores"][0, 0] > 0.5
+    report = parity([bundle], "shapes", fresh_val, max_images=8)
+    m = report["artifacts"][0]["metrics"]
+    assert report["ok"] and m["AP"] >= 0.5 and abs(m["ap_drop"]) <= 0.002, m
+
+
+def test_quickstart_tiny_run(tmp_path):
+    out = tmp_path / "qs"
+    r = cli("quickstart", "--out", out, "--minutes", "0.05", "--train-images", "4", "--val-images", "4",
+            "--formats", "onnx", timeout=1200)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    for step in ("1/6", "2/6", "3/6", "4/6", "5/6", "6/6", "done in"):
+        assert step in r.stdout
+    report = json.loads((out / "parity" / "parity.json").read_text())
+    a = report["artifacts"][0]
+    assert report["ok"] and {"AP", "torch_AP", "ap_drop"} <= set(a["metrics"])
+    assert (out / "finetune" / "best.pt").is_file() and list((out / "predict").glob("*.jpg"))
+
+
+def test_quickstart_checks_options_before_any_work(tmp_path):
+    for args, expect in [(["--formats", "onnx,caffe"], "caffe"), (["--minutes", "0"], "--minutes"),
+                         (["--train-images", "0"], "--train-images"), (["--weights", tmp_path / "no.pt"], "no.pt")]:
+        r = cli("quickstart", "--out", tmp_path / "qs", *args)
+        assert r.returncode == 2 and expect in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert not (tmp_path / "qs").exists()
