@@ -66,6 +66,9 @@ def world(tmp_path_factory, weights, bundles):
     state["model"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
                       for k, v in state["model"].items()}
     torch.save(state, w / "nan.pt")
+    state = torch.load(weights, weights_only=True)
+    state["rtdetr_edge"]["imgsz"] = "big"
+    torch.save(state, w / "badmeta.pt")
     # bundles: damaged in different ways
     for name in ("tampered", "edited", "no_golden"):
         shutil.copytree(bundles["onnx"], w / name)
@@ -132,6 +135,8 @@ CASES = [
     ("checkpoint of random bytes", ["predict", "--weights", W + "/random.pt", "--source", W + "/val"], 2,
      "not a PyTorch file"),
     ("checkpoint of NaN weights", ["predict", "--weights", W + "/nan.pt", "--source", W + "/val"], 2, "non-finite weights"),
+    ("checkpoint metadata broken", ["predict", "--weights", W + "/badmeta.pt", "--source", W + "/val"], 2,
+     "badmeta.pt: metadata 'imgsz'"),
     ("export force onto a user's folder", ["export", "--weights", "{weights}", "--out", W + "/mine", "--force"], 2,
      "not a bundle of ours"),
     ("export force onto a user's file", ["export", "--weights", "{weights}", "--out", W + "/notes.txt", "--force"], 2,

@@ -154,6 +154,23 @@ def load_model(weights, variant=None, num_classes=None, imgsz=None, sampling="gr
     """
     state, meta, _ = read_checkpoint(weights)
     meta = meta or {}
+    try:
+        return _load_model(weights, state, meta, variant, num_classes, imgsz, sampling)
+    except UserError as e:
+        text = str(e)
+        raise UserError(text if str(weights) in text else f"{weights}: {text}") from None
+
+
+def _load_model(weights, state, meta, variant, num_classes, imgsz, sampling):
+    if imgsz is None and "imgsz" in meta:
+        try:
+            meta_size = parse_imgsz(tuple(meta["imgsz"]))
+        except (UserError, TypeError, ValueError):
+            raise UserError(f"metadata 'imgsz' is {meta['imgsz']!r}, not a size (pass --imgsz)") from None
+        imgsz = meta_size
+    if meta.get("class_names") is not None and not (isinstance(meta["class_names"], (list, tuple))
+                                                     and all(isinstance(n, str) for n in meta["class_names"])):
+        raise UserError("metadata 'class_names' is not a list of names")
     variant = variant or meta.get("variant") or infer_variant(state)
     ckpt_classes = int(state["decoder.enc_score_head.weight"].shape[0]) \
         if "decoder.enc_score_head.weight" in state else meta.get("num_classes")
@@ -161,7 +178,7 @@ def load_model(weights, variant=None, num_classes=None, imgsz=None, sampling="gr
         raise UserError(f"{weights}: missing decoder.enc_score_head.weight; is this an RT-DETRv2 checkpoint?")
     num_classes = num_classes or ckpt_classes
     class_names = meta.get("class_names") if num_classes == ckpt_classes else None
-    size = parse_imgsz(imgsz if imgsz is not None else tuple(meta.get("imgsz", (640, 640))))
+    size = parse_imgsz(imgsz if imgsz is not None else (640, 640))
     model = build_model(variant, num_classes=num_classes, imgsz=size, sampling=sampling, class_names=class_names)
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:

@@ -8,6 +8,14 @@ from .base import Runtime
 HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
 
 
+def _reason(e: Exception) -> str:
+    """OpenVINO's messages start with a source location ("Exception from src/...") and give the reason on
+    later lines: keep the lines that say something, joined, within 300 characters."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(("Exception from", "Check '"))] or lines
+    return " ".join(useful)[:300] or type(e).__name__
+
+
 class OpenVinoRuntime(Runtime):
     backend = "openvino"
 
@@ -30,7 +38,7 @@ class OpenVinoRuntime(Runtime):
             model = core.read_model(str(path))
             self.compiled = core.compile_model(model, device, config)
         except Exception as e:
-            raise UserError(f"{path}: OpenVINO cannot load it ({str(e).splitlines()[0][:200]})") from None
+            raise UserError(f"{path}: OpenVINO cannot load it ({_reason(e)})") from None
         self.hint = hint
         effective = self.compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type: f32, f16, bf16
         self.effective_precision = effective.get_type_name() if hasattr(effective, "get_type_name") else str(effective)
