@@ -151,5 +151,5 @@ def test_synth_is_deterministic_and_coco_shaped(tmp_path):
     assert (a / "train" / "train_000003.jpg").read_bytes() == (b / "train" / "train_000003.jpg").read_bytes()
     ds = CocoDetection(*resolve_coco_dir(a, "train"))
     assert len(ds) == 6 and ds.num_classes == 6
-    with pytest.raises(UserError, match="not empty"):
+    with pytest.raises(UserError, match="not an empty folder"):
         generate(a, 1, 1, 96)

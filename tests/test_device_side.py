@@ -6,7 +6,6 @@ the CLI and the Python API, and PyTorch is never imported."""
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +35,6 @@ def device_venv(tmp_path_factory):
 
 
 SCRIPT = """
-import sys
 try:
     import torch  # noqa: F401
     raise SystemExit("torch is importable in the device environment")

@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import onnx
 import pytest
-import torch
 
 from rtdetr_edge import UserError
 from rtdetr_edge.export import export

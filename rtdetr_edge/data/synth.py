@@ -10,8 +10,6 @@ of (seed, split, i).
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -131,14 +129,15 @@ def generate(out, n_train: int = 400, n_val: int = 100, imgsz: int = 320, seed: 
     """
     import cv2
 
+    from ..errors import UserError
+    from ..fsutil import atomic_dir
+
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        from ..errors import UserError
-        raise UserError(f"{out}: exists and is not empty; choose another folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private
-    try:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out}: exists and is not an empty folder; choose another folder")
+    if out.exists():
+        out.rmdir()
+    with atomic_dir(out) as tmp:
         (tmp / "annotations").mkdir()
         categories = [{"id": i + 1, "name": name, "supercategory": "shape"} for i, name in enumerate(CLASSES)]
         for split, count in (("train", n_train), ("val", n_val)):
@@ -158,11 +157,4 @@ def generate(out, n_train: int = 400, n_val: int = 100, imgsz: int = 320, seed: 
             with open(tmp / "annotations" / f"instances_{split}.json", "w") as f:
                 json.dump({"images": images, "annotations": annotations, "categories": categories,
                            "info": {"description": f"rtdetr-edge synthetic shapes, seed {seed}"}}, f)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        import shutil
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

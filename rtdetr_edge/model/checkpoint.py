@@ -11,10 +11,7 @@
 """
 
 import logging
-import os
 import re
-import tempfile
-from pathlib import Path
 
 import torch
 
@@ -193,17 +190,10 @@ def _load_model(weights, state, meta, variant, num_classes, imgsz, sampling):
 
 def atomic_save(obj, path) -> None:
     """torch.save to a temp file in the same folder, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    from ..fsutil import atomic_path
+
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_checkpoint(model: RTDETR, path, **extra) -> None:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from ..data.coco import CocoDetection, resolve_coco_dir
 from ..data.transforms import eval_transforms, train_transforms
 from ..errors import UserError
+from ..fsutil import atomic_path, clean_stale
 from ..model.checkpoint import META_KEY, atomic_save, load_state_into, read_checkpoint
 from ..model.rtdetr import build_model
 from ..model.variants import parse_imgsz
@@ -162,8 +163,8 @@ class Trainer:
         self.train_data = _EpochDataset(self.train_set, train_transforms(cfg.imgsz, stop, cfg.strong_aug), cfg.seed)
         self.stop_epoch = stop
         if self.rank == 0 and self.out.is_dir():  # leftovers of a run killed while it was saving
-            for stray in self.out.glob(".*.tmp*"):
-                stray.unlink(missing_ok=True)
+            for name in ("last.pt", "best.pt", "metrics.csv", "metrics.png"):
+                clean_stale(self.out / name)
         if cfg.resume:
             self._resume(self.out / "last.pt")
         self.ddp_model = self.model
@@ -317,12 +318,10 @@ class Trainer:
     def _write_metrics(self):
         rows = self.history
         keys = list(dict.fromkeys(k for r in rows for k in r))
-        tmp = self.out / ".metrics.csv.tmp"
-        with open(tmp, "w", newline="") as f:
+        with atomic_path(self.out / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=keys)
             w.writeheader()
             w.writerows(rows)
-        tmp.replace(self.out / "metrics.csv")
         plot_history(rows, self.out / "metrics.png")
 
 
@@ -346,7 +345,6 @@ def plot_history(rows, path):
     b.set_title("validation (EMA model)")
     b.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
-    tmp.replace(path)
