@@ -4,7 +4,6 @@ import torch
 
 from ..cocoeval import METRICS, coco_eval, to_coco_results
 from ..errors import UserError
-from ..model.postprocess import PostProcessor
 
 __all__ = ["METRICS", "coco_eval", "collate", "evaluate", "predict_dataset"]
 
@@ -14,21 +13,19 @@ def collate(batch):
     return torch.stack(images), list(targets)
 
 
-@torch.no_grad()
 def predict_dataset(model, dataset, batch_size=8, progress=None, num_workers=0) -> list:
-    """Run the model over a CocoDetection (eval transforms) and return COCO-format detections."""
+    """Run the model over a CocoDetection (eval transforms) and return COCO-format detections (the best 100
+    per image, as COCO evaluates)."""
+    from ..runtime.pytorch import torch_outputs
+
     was_training = model.training
     model.eval()
-    post = PostProcessor(model.num_classes, num_top_queries=100)
-    device = next(model.parameters()).device
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate,
                                          num_workers=num_workers)
     results = []
     for images, targets in loader:
-        out = model(images.to(device))
-        sizes = torch.tensor([t["orig_size"] for t in targets], device=device)
-        labels, boxes, scores = post(out, sizes)
-        for t, lab, box, sc in zip(targets, labels.cpu().numpy(), boxes.cpu().numpy(), scores.cpu().numpy()):
+        sizes = [t["orig_size"] for t in targets]
+        for t, lab, box, sc in zip(targets, *torch_outputs(model, images.numpy(), sizes)):
             results += to_coco_results(t["image_id"], lab, box, sc, dataset.category_ids)
         if progress:
             progress(len(targets))
