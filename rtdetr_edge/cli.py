@@ -508,7 +508,7 @@ def main():
     abort = (KeyboardInterrupt, getattr(click_exc, "Abort", KeyboardInterrupt), getattr(typer, "Abort",
                                                                                         KeyboardInterrupt))
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # without standalone mode, click returns typer.Exit's code
     except abort:
         err.print("aborted")
         sys.exit(130)
@@ -522,6 +522,7 @@ def main():
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

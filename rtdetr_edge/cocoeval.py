@@ -23,9 +23,10 @@ def to_coco_results(image_id, labels, boxes, scores, category_ids, top=100) -> l
     return out
 
 
-def coco_eval(ann_file, detections, category_ids, class_names) -> dict:
+def coco_eval(ann_file, detections, category_ids, class_names, image_ids=None) -> dict:
     """Standard COCO bbox metrics of `detections` (COCO results format, the file's own category ids)
-    against `ann_file`; crowd regions are handled by the library as COCO does (ignored)."""
+    against `ann_file`; crowd regions are handled by the library as COCO does (ignored). `image_ids`
+    restricts the evaluation to the images that were run (e.g. the first N with --max-images)."""
     from faster_coco_eval import COCO, COCOeval_faster
 
     with contextlib.redirect_stdout(io.StringIO()):
@@ -35,6 +36,8 @@ def coco_eval(ann_file, detections, category_ids, class_names) -> dict:
                     "num_detections": 0}
         dt = gt.loadRes(detections)
         ev = COCOeval_faster(gt, dt, iouType="bbox", print_function=lambda *a, **k: None)
+        if image_ids is not None:
+            ev.params.imgIds = sorted(image_ids)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -68,4 +71,5 @@ def evaluate_runtime(runtime, dataset, batch=4, progress=None) -> dict:
             dets += to_coco_results(t["image_id"], lab, box, sc, dataset.category_ids)
         if progress:
             progress(len(items))
-    return coco_eval(dataset.ann_file, dets, dataset.category_ids, dataset.class_names)
+    return coco_eval(dataset.ann_file, dets, dataset.category_ids, dataset.class_names,
+                     image_ids=[im["id"] for im in dataset.images])

@@ -17,12 +17,21 @@ TOLERANCE_KEYS = {
     "topk_score_max": ("topk_score_max", "max"),
     "top100_match_min": ("top100_match", "min"),
     "ap_drop_max": ("ap_drop", "max"),
+    "queries_swapped_max": ("queries_swapped", "max"),
 }
+# A pair of queries this far apart (L-inf over scores and box) is not the same query: the encoder's top-k
+# picked another one at the boundary of its 300 (two encoder scores tied within the runtime's rounding).
+SWAP_DISTANCE = 1e-2
+# With a swapped query the decoder's self-attention sees another query, which moves every other query a
+# little (measured: 5e-4 with 7 of 300 swapped on a trained model, fp32): score and box differences are then
+# held to this many times their tolerance; the report shows the swapped share beside them.
+SWAP_FACTOR = 10
+SWAP_WIDENED = ("raw_score_max", "raw_box_max", "topk_score_max")
 DEFAULT_TOLERANCES = {
     "fp32": {"raw_score_max": 1e-4, "raw_box_max": 1e-4, "topk_score_max": 1e-4, "top100_match_min": 1.0,
-             "ap_drop_max": 0.002},
+             "ap_drop_max": 0.002, "queries_swapped_max": 0.05},
     "fp16": {"raw_score_max": 1e-2, "raw_box_max": 1e-2, "topk_score_max": 1e-2, "top100_match_min": 0.95,
-             "ap_drop_max": 0.01},
+             "ap_drop_max": 0.01, "queries_swapped_max": 0.1},
 }
 
 
@@ -73,6 +82,8 @@ def check(metrics: dict, tol: dict) -> list:
         v = metrics.get(metric)
         if limit is None or v is None:
             continue
+        if key in SWAP_WIDENED and metrics.get("queries_swapped"):
+            limit = limit * SWAP_FACTOR  # see SWAP_FACTOR
         if math.isnan(v):
             broken.append(f"{metric} is NaN")
         elif kind == "max" and v > limit:
@@ -97,24 +108,31 @@ def iou_one_to_many(box, boxes):
 
 def compare_raw(ref_scores, ref_boxes, art_scores, art_boxes) -> dict:
     """Before top-k, queries paired by optimal assignment on the L-inf distance of (scores, box): queries
-    are an unordered set, and near-tied encoder scores may leave top-k in another order."""
+    are an unordered set, and near-tied encoder scores may leave top-k in another order. Pairs further
+    apart than SWAP_DISTANCE are different queries (a tie at the boundary of the encoder's top-k swapped
+    one in): they are counted as `queries_swapped` (a share) and left out of the differences."""
     from scipy.optimize import linear_sum_assignment
 
-    score_d, box_d, in_order = [], [], []
+    score_d, box_d, in_order, swapped = [], [], [], []
     for rs, rb, a_s, ab in zip(ref_scores, ref_boxes, art_scores, art_boxes):
         r = np.concatenate([rs, rb], 1).astype(np.float64)
         a = np.concatenate([a_s, ab], 1).astype(np.float64)
         cost = np.abs(r[:, None, :] - a[None, :, :]).max(-1)
         if not np.isfinite(cost).all():
             return {"raw_score_max": float("nan"), "raw_box_max": float("nan"), "raw_score_mean": float("nan"),
-                    "raw_box_mean": float("nan"), "queries_in_same_order": float("nan")}
+                    "raw_box_mean": float("nan"), "queries_in_same_order": float("nan"),
+                    "queries_swapped": float("nan")}
         rows, cols = linear_sum_assignment(cost)
+        same = cost[rows, cols] <= SWAP_DISTANCE
+        swapped.append(1.0 - np.mean(same))
+        rows, cols = rows[same], cols[same]
         score_d.append(np.abs(rs[rows] - a_s[cols]).ravel())
         box_d.append(np.abs(rb[rows] - ab[cols]).ravel())
         in_order.append(np.mean(rows == cols))
     s, b = np.concatenate(score_d), np.concatenate(box_d)
     return {"raw_score_max": float(s.max()), "raw_score_mean": float(s.mean()), "raw_box_max": float(b.max()),
-            "raw_box_mean": float(b.mean()), "queries_in_same_order": float(np.mean(in_order))}
+            "raw_box_mean": float(b.mean()), "queries_in_same_order": float(np.mean(in_order)),
+            "queries_swapped": float(np.mean(swapped))}
 
 
 def compare_topk(ref, art, top=100) -> dict:

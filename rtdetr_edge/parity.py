@@ -143,7 +143,7 @@ def parity(models, weights=None, data=None, tolerances=None, max_images=None, pr
 
 
 COLUMNS = [("raw_score_max", "score max (raw)", "{:.2e}"), ("raw_box_max", "box max (raw)", "{:.2e}"),
-           ("queries_in_same_order", "same order", "{:.2f}"), ("topk_score_max", "score max (top-k)", "{:.2e}"),
+           ("queries_in_same_order", "same order", "{:.2f}"), ("queries_swapped", "swapped", "{:.3f}"), ("topk_score_max", "score max (top-k)", "{:.2e}"),
            ("top100_match", "top-100 match", "{:.3f}"), ("matched_box_px_max", "box px max", "{:.2e}"),
            ("AP", "AP", "{:.4f}"), ("torch_AP", "AP torch", "{:.4f}"), ("ap_drop", "AP drop", "{:+.4f}")]
 

@@ -35,6 +35,7 @@ def device_venv(tmp_path_factory):
 
 
 SCRIPT = """
+import sys
 try:
     import torch  # noqa: F401
     raise SystemExit("torch is importable in the device environment")

@@ -181,3 +181,18 @@ def test_onnx_opset_is_a_choice(r18_small, tmp_path):
     cfg, _ = ExportConfig.resolve(cli={"format": "onnx", "opset": 18, "simplify": False})
     facts = write_artifact(r18_small, cfg, tmp_path, raw=True)
     assert facts["opset"] == 18 and onnx.load(str(tmp_path / "model.onnx")).opset_import[0].version == 18
+
+
+def test_a_query_swapped_at_the_topk_boundary_is_counted_not_compared():
+    from rtdetr_edge.compare import check, compare_raw, tolerances_for
+
+    rng = np.random.default_rng(0)
+    scores, boxes = rng.random((1, 300, 6)), rng.random((1, 300, 4))
+    art_s, art_b = scores + 2e-5, boxes.copy()
+    art_s[0, 299], art_b[0, 299] = rng.random(6), rng.random(4)  # another query came in at the boundary
+    m = compare_raw(scores, boxes, art_s, art_b)
+    assert m["queries_swapped"] == pytest.approx(1 / 300) and m["raw_score_max"] == pytest.approx(2e-5)
+    tol = tolerances_for("fp32")
+    assert check({**m, "topk_score_max": 5e-4}, tol) == []  # widened 10x while queries were swapped
+    assert check({**m, "queries_swapped": 0.0, "topk_score_max": 5e-4}, tol) == ["topk_score_max 0.0005 > 0.0001"]
+    assert check({"queries_swapped": 0.2}, tol) == ["queries_swapped 0.2 > 0.05"]

@@ -37,4 +37,5 @@ def evaluate(model, dataset, batch_size=8, progress=None) -> dict:
     if model.num_classes != dataset.num_classes:
         raise UserError(f"the model has {model.num_classes} classes, {dataset.ann_file} has {dataset.num_classes}")
     dets = predict_dataset(model, dataset, batch_size, progress)
-    return coco_eval(dataset.ann_file, dets, dataset.category_ids, dataset.class_names)
+    return coco_eval(dataset.ann_file, dets, dataset.category_ids, dataset.class_names,
+                     image_ids=[im["id"] for im in dataset.images])
