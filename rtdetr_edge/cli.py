@@ -22,7 +22,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Datasets: generate the defaul
 app.add_typer(data_app, name="data")
 # tables keep their columns when printed to a file or a pipe (rich would assume 80 columns)
 console = Console(width=None if sys.stdout.isatty() else 180)
-err = Console(stderr=True)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 180)
 
 
 def user_errors(fn):
@@ -364,7 +364,7 @@ def eval_cmd(weights: Path = typer.Option(..., help="checkpoint"),
         raise UserError("give --data DIR or --val-json FILE --images DIR")
     model = load_model(weights, imgsz=imgsz, sampling=sampling)
     dataset = CocoDetection(ann, img_dir, transforms=eval_transforms(model.imgsz), skip_bad=skip_bad)
-    err.print(dataset.report(), highlight=False)
+    err.print(dataset.report(), highlight=False, soft_wrap=True)
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("evaluating", total=len(dataset))
         metrics = evaluate(model, dataset, batch_size=batch, progress=lambda n: progress.advance(task, n))
