@@ -71,7 +71,7 @@ def main():
                 plan.append((fmt, "fp16"))
         for fmt, precision in plan:
             t = time.time()
-            bundle = export(weights, fmt, precision, imgsz=size, sampling=args.sampling, out=tmp / f"{fmt}_{precision}")
+            bundle = export(weights, fmt, precision=precision, imgsz=size, sampling=args.sampling, out=tmp / f"{fmt}_{precision}")
             print(f"exported {fmt} {precision} in {time.time() - t:.0f} s", flush=True)
             runtimes = [(precision, load_runtime(bundle))]
             if fmt == "openvino" and precision == "fp32":

@@ -53,6 +53,8 @@ for a in report["artifacts"]:
 for bundle in bundles:
     found = list(predict(bundle, images, conf=0.0, exported=True))
     assert len(found) == 2 and all(len(det) == 300 for _, det, _ in found)
+from rtdetr_edge.zoo import shipped_models
+assert "shapes" in shipped_models()  # the reference model travels in the built package (listing needs no torch)
 assert "torch" not in sys.modules, "torch was imported"
 print(sys.version_info[:2], "ok")
 """
