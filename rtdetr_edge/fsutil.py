@@ -6,8 +6,8 @@ killed run carry that mark and are removed by the next run that writes the same 
 """
 
 import os
+import secrets
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,8 +47,7 @@ def _alive(pid: int) -> bool:
 
 
 def _tmp_name(path: Path, suffix="") -> Path:
-    rand = next(tempfile._get_candidate_names())
-    return path.with_name(f"{_tmp_prefix(path)}{os.getpid()}-{rand}{TMP_MARK}{suffix}")
+    return path.with_name(f"{_tmp_prefix(path)}{os.getpid()}-{secrets.token_hex(4)}{TMP_MARK}{suffix}")
 
 
 @contextmanager
@@ -81,14 +80,14 @@ def atomic_write_text(path, text: str) -> None:
 
 
 def is_bundle(path) -> bool:
-    """A folder that we wrote: it holds our manifest."""
-    import json
+    """A folder that we wrote: it holds a manifest that reads as ours."""
+    from .bundle import read_manifest  # bundle imports this module: import when used
 
     try:
-        manifest = json.loads((Path(path) / "manifest.json").read_text())
-    except (OSError, ValueError):
+        read_manifest(path)
+    except UserError:
         return False
-    return isinstance(manifest, dict) and "format" in manifest and "sha256" in manifest
+    return True
 
 
 @contextmanager
