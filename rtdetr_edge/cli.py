@@ -177,6 +177,9 @@ def predict(source: Path = typer.Option(..., help="an image or a folder of image
 @app.command()
 @user_errors
 def export(weights: Path = typer.Option(..., help="checkpoint (ours or the authors')"),
+           target: Optional[str] = typer.Option(None, help="device target: NAME or NAME@RUNTIME (e.g. jetson-orin-nano"
+                                                           "@jp5.1, jetson, cpu) or a YAML file; its recipe fills "
+                                                           "what you do not give (see `rtdetr-edge targets`)"),
            format: Optional[str] = typer.Option(None, "--format", help="onnx, openvino or tflite [default: onnx]"),
            precision: Optional[str] = typer.Option(None, help="fp32 or fp16 (what the format offers) "
                                                               "[default: fp32]"),
@@ -186,20 +189,40 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
                                                                                       "(ONNX/OpenVINO)"),
            sampling: Optional[str] = typer.Option(None, help="grid_sample, gather or discrete (default: grid_sample; "
                                                              "gather for TFLite)"),
-           opset: Optional[int] = typer.Option(None, help="ONNX opset, 16..21 [default: 17]"),
+           opset: Optional[int] = typer.Option(None, help="ONNX opset, 13..21 [default: 17]"),
+           simplifier: Optional[str] = typer.Option(None, help="onnxslim, onnxsim or none [default: onnxslim]; kept "
+                                                               "only when outputs stay the same"),
            out: Optional[Path] = typer.Option(None, help="bundle folder to create (default: exports/NAME)"),
            force: bool = typer.Option(False, help="replace an existing bundle folder (never anything else)")):
-    """Export a checkpoint to a bundle: artifact + raw twin + manifest.json + golden data for re-verification."""
+    """Export a checkpoint to a bundle: artifact + raw twin + manifest.json + golden data for re-verification.
+    With --target: checked against the device's runtime, and engine build files for TensorRT."""
     from rich.status import Status
 
     from .export import ExportConfig, export as run_export
 
     given = {"weights": str(weights), "format": format, "precision": precision, "imgsz": imgsz, "batch": batch,
-             "dynamic_batch": dynamic_batch, "sampling": sampling, "opset": opset,
+             "dynamic_batch": dynamic_batch, "sampling": sampling, "opset": opset, "simplifier": simplifier,
              "out": str(out) if out else None, "force": force}
-    cfg, _ = ExportConfig.resolve(cli=given)
-    with Status(f"exporting {cfg.format} {cfg.precision}", console=err):
-        path = run_export(cfg=cfg)
+    resolved = None
+    if target is not None:
+        from .targets import resolve
+
+        resolved = resolve(target)
+        recipe = resolved.export_settings()
+        for key, value in given.items():
+            if value is not None and key in recipe and recipe[key] is not None and recipe[key] != value \
+                    and key not in ("weights", "out", "force"):
+                err.print(f"--{key.replace('_', '-')} {value} overrides the recipe's {recipe[key]} "
+                          f"({resolved.recipe_file})", highlight=False, soft_wrap=True)
+        if precision is not None and resolved.runtime.runtime == "tensorrt":
+            raise UserError(f"--precision: a TensorRT target exports an FP32 ONNX and builds the engine's precision "
+                            f"on the device ({resolved.precision}, from the recipe); write your own recipe to change it")
+        cfg, _ = ExportConfig.resolve(recipe=recipe, cli=given)
+    else:
+        cfg, _ = ExportConfig.resolve(cli=given)
+    label = resolved.spec if resolved else f"{cfg.format} {cfg.precision}"
+    with Status(f"exporting {label}", console=err):
+        path = run_export(cfg=cfg, target=resolved)
     from .bundle import read_manifest
 
     manifest = read_manifest(path)
@@ -207,6 +230,99 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
                   f"{manifest['sampling']}, {manifest['input']['imgsz'][0]}x{manifest['input']['imgsz'][1]}, "
                   f"batch {manifest['input']['batch']}), raw twin, manifest.json, golden.npz", highlight=False,
                   soft_wrap=True)
+    t = manifest.get("target")
+    if t:
+        check = t.get("graph_check")
+        console.print(f"target {t['target']}: {t['title']}, {t['runtime_label']} ({t['runtime']}), runs "
+                      f"{t['precision']}" + (f"; graph check passed ({check['nodes']} nodes, opset {check['opset']})"
+                                             if check else ""), highlight=False, soft_wrap=True)
+        if "engine" in t:
+            console.print(f"on the device: ./build_engine.sh, then rtdetr-edge verify . --engine model.engine "
+                          f"(see {path}/README.md)", highlight=False, soft_wrap=True)
+        if "export_machine" in t:
+            console.print(f"this CPU ({', '.join(t['export_machine']['cpu']['features']) or 'no SIMD flags read'}) "
+                          f"ran OpenVINO in {t['export_machine']['openvino_ran']}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def targets(name: Optional[str] = typer.Argument(None, help="a target (NAME, NAME@RUNTIME or a YAML file) to show "
+                                                            "with its resolved recipe")):
+    """The device targets: runtime, precisions, sampling and notes; one target in full with NAME."""
+    from .targets import _aliases, resolve, shipped_targets
+
+    if name is None:
+        aliases = {}
+        for alias, rec in _aliases().items():
+            aliases.setdefault(rec, []).append(alias)
+        table = Table(title="targets (devices/*.yaml + recipes/*.yaml; NAME@RUNTIME picks another runtime)")
+        for col in ("target", "device", "runtimes (default first)", "format", "runs", "sampling", "opset", "notes"):
+            table.add_column(col, overflow="fold")
+        for t in shipped_targets():
+            keys = [t.key] + [k for k in t.device.runtimes if k != t.key]
+            runtimes = ", ".join(f"{k}: {t.device.runtimes[k].runtime}" for k in keys)
+            notes = t.recipe.description + (f" (alias: {', '.join(aliases[t.name])})" if t.name in aliases else "")
+            table.add_row(t.name, t.device.title, runtimes, t.settings["format"], t.precision,
+                          t.settings["sampling"], str(t.settings["opset"]) if t.settings["format"] == "onnx"
+                          else "-", notes)
+        console.print(table)
+        return
+    t = resolve(name)
+    d = t.describe()
+    table = Table(title=f"{t.spec}: {t.device.title}", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value", overflow="fold")
+    for key in ("recipe_file", "device_file", "runtime_label", "runtime", "runtime_version", "precision",
+                "max_opset", "dla_cores", "memory_gb"):
+        table.add_row(key, str(d[key]))
+    for key, value in d["settings"].items():
+        table.add_row(f"recipe.{key}", str(value))
+    table.add_row("tolerances", ", ".join(f"{k}={v:g}" for k, v in t.tolerances().items()))
+    table.add_row("other runtimes", ", ".join(f"{k} ({v.label})" for k, v in t.device.runtimes.items() if k != t.key)
+                  or "-")
+    for p in t.device.pitfalls:
+        table.add_row(f"pitfall {p.id}", f"[{p.guard}] {escape(p.text)}")
+    for note in t.runtime.notes:
+        table.add_row("note", escape(note))
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def verify(bundle: Path = typer.Argument(..., help="bundle folder"),
+           engine: Optional[Path] = typer.Option(None, help="a TensorRT engine built from the bundle "
+                                                            "(build_engine.sh) to run instead of its artifact"),
+           outputs: Optional[Path] = typer.Option(None, help="outputs trtexec wrote for the golden inputs "
+                                                             "(run_golden.sh: golden_outputs.json) to check"),
+           tol: Optional[list[str]] = typer.Option(None, help="override a tolerance, KEY=VALUE (repeatable)"),
+           json_out: Path = typer.Option(Path("verify.json"), "--json", help="where to write the report")):
+    """Run a bundle (or the engine built from it) on its golden inputs on this machine and compare with the
+    golden outputs under the recipe's tolerances: exit 0 when within, 1 when not. No PyTorch needed."""
+    import json
+
+    from .compare import parse_tolerances
+    from .fsutil import atomic_write_text
+    from .verify import rows, verify as run_verify
+
+    if json_out.exists() and json_out.is_dir():
+        raise UserError(f"--json {json_out}: is a folder")
+    report = run_verify(bundle, engine=engine, outputs=outputs, tolerances=parse_tolerances(tol))
+    atomic_write_text(json_out, json.dumps(report, indent=2, default=str))
+    title = f"verify {bundle}: {report['ran']} ({report['precision']}" + (
+        f", ran {report['runtime_precision']}" if report.get("runtime_precision") else "") + ")"
+    table = Table(title=title)
+    for col in ("check", "value", "limit", "result"):
+        table.add_column(col, justify="right" if col != "check" else "left")
+    for name, value, limit, ok in rows(report):
+        table.add_row(name, value, limit, "[green]pass[/green]" if ok else "[red]FAIL[/red]")
+    console.print(table)
+    if report["ok"]:
+        console.print(f"[green]verified[/green]: within the tolerances of {report['target'] or 'its precision'}; "
+                      f"report {json_out}", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"[red]FAILED[/red]: {escape('; '.join(report['broken']))}; report {json_out}",
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def _print_parity(result, paths):

@@ -78,7 +78,10 @@ def test_format_registry_states_what_each_format_supports():
     with pytest.raises(UserError, match="--sampling"):
         ExportConfig(sampling="nearest").validate()
     with pytest.raises(UserError, match="--opset"):
+        ExportConfig(opset=12).validate()
+    with pytest.raises(UserError, match="GridSample needs opset 16"):
         ExportConfig(opset=13).validate()
+    ExportConfig(opset=13, sampling="gather").validate()  # TensorRT 8.2's opset: the gather sampler
 
 
 def test_runtime_registry_loads_backends_lazily():
@@ -178,7 +181,7 @@ def test_onnx_opset_is_a_choice(r18_small, tmp_path):
 
     from rtdetr_edge.export import ExportConfig, write_artifact
 
-    cfg, _ = ExportConfig.resolve(cli={"format": "onnx", "opset": 18, "simplify": False})
+    cfg, _ = ExportConfig.resolve(cli={"format": "onnx", "opset": 18, "simplifier": "none"})
     facts = write_artifact(r18_small, cfg, tmp_path, raw=True)
     assert facts["opset"] == 18 and onnx.load(str(tmp_path / "model.onnx")).opset_import[0].version == 18
 

@@ -18,6 +18,7 @@ from ..errors import UserError
 log = logging.getLogger("rtdetr_edge")
 
 SAMPLINGS = ("grid_sample", "gather", "discrete")
+SIMPLIFIERS = ("onnxslim", "onnxsim", "none")
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class ExportConfig:
     dynamic_batch: bool = False
     sampling: Optional[str] = None  # None: the format's default
     opset: int = 17
-    simplify: bool = True
+    simplifier: str = "onnxslim"  # onnxslim, onnxsim or none; a result is kept only if outputs stay the same
     out: Optional[str] = None  # None: exports/VARIANT_HxW_FORMAT_PRECISION
     force: bool = False
 
@@ -107,8 +108,13 @@ class ExportConfig:
             raise UserError(f"--dynamic-batch is not supported for {fmt.name} (fixed shapes); give --batch N")
         if self.dynamic_batch and self.batch != 1:
             raise UserError("--batch and --dynamic-batch exclude each other: give one")
-        if not 16 <= int(self.opset) <= 21:
-            raise UserError(f"--opset must be 16..21 (GridSample needs 16), got {self.opset}")
+        if not 13 <= int(self.opset) <= 21:
+            raise UserError(f"--opset must be 13..21, got {self.opset}")
+        if self.sampling == "grid_sample" and self.opset < 16 and self.format != "tflite":
+            raise UserError(f"--opset {self.opset}: GridSample needs opset 16 or newer; give --sampling gather "
+                            f"(the same bilinear numbers through gathers) for opsets 13..15")
+        if self.simplifier not in SIMPLIFIERS:
+            raise UserError(f"--simplifier must be one of {', '.join(SIMPLIFIERS)}, got {self.simplifier!r}")
         if self.imgsz is not None:
             self.imgsz = parse_imgsz(self.imgsz)
         return self
@@ -138,16 +144,24 @@ def write_artifact(model, cfg: ExportConfig, folder, raw=False) -> dict:
     return writer(cfg.format)(module, path, example, cfg, raw=raw)
 
 
-def export(weights=None, format=None, *, cfg: ExportConfig = None, **options) -> Path:
+def export(weights=None, format=None, *, cfg: ExportConfig = None, target=None, **options) -> Path:
     """Export a checkpoint to a bundle folder; returns its path. A failed export leaves nothing behind.
-    Give an ExportConfig (`cfg=`), or its fields (`export("w.pt", "onnx", precision="fp32", out=...)`)."""
+    Give an ExportConfig (`cfg=`), or its fields (`export("w.pt", "onnx", precision="fp32", out=...)`).
+    `target` ("jetson-orin-nano@jp6.2", a YAML file, or a resolved targets.Target): its recipe fills what
+    is not given, the written graph is checked against its runtime before the bundle is kept, and TensorRT
+    targets get their engine build files."""
     from ..bundle import GOLDEN, PREPROCESSING, versions, write_manifest
     from ..fsutil import atomic_dir
     from ..model.checkpoint import load_model
     from .bundle import golden_images, golden_outputs
 
+    if target is not None and isinstance(target, (str, Path)):
+        from ..targets import resolve
+
+        target = resolve(str(target))
     if cfg is None:
-        cfg, _ = ExportConfig.resolve(call={"weights": weights, "format": format, **options})
+        cfg, _ = ExportConfig.resolve(recipe=target.export_settings() if target else None,
+                                      call={"weights": weights, "format": format, **options})
     else:
         cfg.validate()
     if not cfg.weights:
@@ -155,14 +169,18 @@ def export(weights=None, format=None, *, cfg: ExportConfig = None, **options) ->
     fmt = FORMATS[cfg.format]
     model = load_model(cfg.weights, imgsz=cfg.imgsz, sampling=cfg.sampling).deploy()
     imgsz = model.imgsz
-    out = Path(cfg.out) if cfg.out else Path("exports") / f"{model.variant}_{imgsz[0]}x{imgsz[1]}_{fmt.name}_" \
-                                                            f"{cfg.precision}"
+    if target is not None and target.recipe.variant != model.variant:
+        log.info("the recipe %s was sized for %s; exporting %s as given", target.name, target.recipe.variant,
+                 model.variant)
+    out = Path(cfg.out) if cfg.out else Path("exports") / (
+        f"{model.variant}_{imgsz[0]}x{imgsz[1]}_" + (f"{target.name}" if target else f"{fmt.name}_{cfg.precision}"))
     with atomic_dir(out, force=cfg.force) as tmp:
         facts = write_artifact(model, cfg, tmp)
         raw_facts = write_artifact(model, cfg, tmp / RAW_DIR, raw=True)
         n = 2 if cfg.dynamic_batch else cfg.batch
         images, sizes = golden_images(imgsz, n)
-        np.savez_compressed(tmp / GOLDEN, **golden_outputs(model, images, sizes))
+        golden = golden_outputs(model, images, sizes)
+        np.savez_compressed(tmp / GOLDEN, **golden)
         entry = {"format": fmt.name, "precision": cfg.precision, "sampling": cfg.sampling}
         settings = asdict(cfg)
         settings.update(imgsz=list(imgsz), out=str(out), weights=str(cfg.weights))
@@ -182,5 +200,38 @@ def export(weights=None, format=None, *, cfg: ExportConfig = None, **options) ->
             "preprocessing": PREPROCESSING, "converter": facts, "golden": GOLDEN,
             "versions": versions(*fmt.packages),
         }
+        if target is not None:
+            manifest["target"] = _apply_target(tmp, model, target, cfg, manifest, golden)
         write_manifest(tmp, manifest)
     return out
+
+
+def _apply_target(folder, model, target, cfg, manifest, golden) -> dict:
+    """Check the written graphs against the target's runtime (a violation aborts the export: nothing is kept),
+    add the device files, and return the manifest's `target` entry."""
+    from .check import check_onnx, graph_facts
+
+    entry = target.describe()
+    entry["tolerances"] = target.tolerances()
+    entry["export_settings"] = {k: v for k, v in asdict(cfg).items() if k not in ("weights", "out", "force")}
+    if cfg.format == "onnx":
+        bad = []
+        for kind in ("model", "raw"):
+            path = folder / (RAW_DIR if kind == "raw" else "") / FORMATS["onnx"].artifact
+            bad += check_onnx(path, target.runtime)
+        if bad:
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise UserError(f"--target {target.spec}: {bad[0]}{more}; nothing was written")
+        entry["graph_check"] = {"passed": True, **graph_facts(folder / FORMATS["onnx"].artifact)}
+    if target.runtime.runtime == "tensorrt":
+        from .jetson import write_device_files
+
+        entry["engine"] = write_device_files(folder, model, target, manifest, golden)
+    if target.device.cpu_features_at_runtime and cfg.format == "openvino":
+        from ..runtime.openvino import OpenVinoRuntime
+        from ..sysinfo import cpu_info
+
+        runtime = OpenVinoRuntime(folder / FORMATS["openvino"].artifact, {"precision": cfg.precision,
+                                                                        "input": manifest["input"]})
+        entry["export_machine"] = {"cpu": cpu_info(), "openvino_ran": runtime.effective_precision}
+    return entry

@@ -39,12 +39,17 @@ class RawOutputs(torch.nn.Module):
 def write(module, path, example_inputs, cfg, raw=False) -> dict:
     """The format registry's entry point: an ONNX file at `path` (see ExportConfig)."""
     return export_onnx(module, path, example_inputs, dynamic_batch=cfg.dynamic_batch, raw=raw,
-                       simplify=cfg.simplify, opset=cfg.opset)
+                       simplifier=cfg.simplifier, opset=cfg.opset)
 
 
-def export_onnx(module, path, example_inputs, dynamic_batch=False, raw=False, simplify=True, opset=OPSET) -> dict:
-    """Export `module` (DeployModel, or RawOutputs with raw=True) to `path`. Returns facts for the manifest."""
+def export_onnx(module, path, example_inputs, dynamic_batch=False, raw=False, simplifier="onnxslim",
+                opset=OPSET) -> dict:
+    """Export `module` (DeployModel, or RawOutputs with raw=True) to `path`. Returns facts for the manifest.
+    Below opset 14 self-attention is written as matmul + softmax (no exporter for SDPA there); below 17 the
+    exporter writes LayerNorm out as ReduceMean/Sub/Pow/Sqrt/Div (TensorRT < 8.6 parses no LayerNormalization)."""
     import onnx
+
+    from ..model.attention import explicit_attention
 
     path = Path(path)
     # the exporter restores the wrapper's training flag on every child afterwards: a fresh wrapper
@@ -53,15 +58,16 @@ def export_onnx(module, path, example_inputs, dynamic_batch=False, raw=False, si
     inputs = INPUT_NAMES[:1] if raw else INPUT_NAMES
     outputs = RAW_OUTPUT_NAMES if raw else OUTPUT_NAMES
     dynamic_axes = {n: {0: "batch"} for n in inputs + outputs} if dynamic_batch else None
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), explicit_attention(int(opset) < 14):
         warnings.simplefilter("ignore")  # tracer warnings about python ints taken from fixed sizes
         torch.onnx.export(module, tuple(example_inputs), str(path), input_names=inputs, output_names=outputs,
                           opset_version=int(opset), dynamic_axes=dynamic_axes, dynamo=False, do_constant_folding=True)
     model = onnx.load(str(path))
     onnx.checker.check_model(model, full_check=True)
-    facts = {"exporter": f"torch.onnx (TorchScript) {torch.__version__}", "opset": int(opset), "simplified": False}
-    if simplify:
-        facts.update(_simplify_if_equal(path, [t.numpy() for t in example_inputs], inputs))
+    facts = {"exporter": f"torch.onnx (TorchScript) {torch.__version__}", "opset": int(opset), "simplified": False,
+             "nodes_exported": len(model.graph.node)}
+    if simplifier != "none":
+        facts.update(_simplify_if_equal(path, [t.numpy() for t in example_inputs], inputs, simplifier))
     ops = sorted({n.op_type for n in onnx.load(str(path)).graph.node})
     facts["ops"] = ops
     return facts
@@ -76,29 +82,44 @@ def _run(path, feeds):
     return sess.run(None, feeds)
 
 
-def _simplify_if_equal(path, arrays, input_names) -> dict:
-    """onnxslim the graph; keep the result only if onnxruntime gives the same outputs (1e-6)."""
+def _simplified(model, simplifier):
+    """(simplified model, "name version") with onnxslim or onnxsim."""
+    if simplifier == "onnxsim":
+        import onnxsim
+
+        out, ok = onnxsim.simplify(model)
+        if not ok:
+            raise RuntimeError("onnxsim's own check failed")
+        return out, f"onnxsim {onnxsim.__version__}"
+    import onnxslim
+
+    return onnxslim.slim(model), f"onnxslim {onnxslim.__version__}"
+
+
+def _simplify_if_equal(path, arrays, input_names, simplifier="onnxslim") -> dict:
+    """Simplify the graph (onnxslim or onnxsim); keep the result only if onnxruntime gives the same outputs
+    (1e-6)."""
+    import importlib.util
+
     import onnx
 
-    try:
-        import onnxslim
-    except ImportError:
-        return {"simplified": False, "simplify_note": "onnxslim not installed"}
+    if importlib.util.find_spec(simplifier) is None:
+        return {"simplified": False, "simplify_note": f"{simplifier} not installed"}
     feeds = dict(zip(input_names, arrays))
     before = _run(path, feeds)
     slim_path = path.with_name(path.stem + ".slim.onnx")
     try:
-        slim = onnxslim.slim(onnx.load(str(path)))
+        slim, name = _simplified(onnx.load(str(path)), simplifier)
         onnx.save(slim, str(slim_path))
         onnx.checker.check_model(onnx.load(str(slim_path)), full_check=True)
         after = _run(slim_path, feeds)
     except Exception as e:  # a simplifier failure is not an export failure: keep the checked graph
         slim_path.unlink(missing_ok=True)
-        log.warning("onnxslim failed (%s); keeping the unsimplified graph", str(e).splitlines()[0][:200])
-        return {"simplified": False, "simplify_note": f"onnxslim failed: {type(e).__name__}"}
+        log.warning("%s failed (%s); keeping the unsimplified graph", simplifier, str(e).splitlines()[0][:200])
+        return {"simplified": False, "simplify_note": f"{simplifier} failed: {type(e).__name__}"}
     if not same_outputs(before, after, atol=1e-6):
         slim_path.unlink()
-        log.warning("onnxslim changed the outputs; keeping the unsimplified graph")
-        return {"simplified": False, "simplify_note": "simplified graph gave different outputs"}
+        log.warning("%s changed the outputs; keeping the unsimplified graph", simplifier)
+        return {"simplified": False, "simplify_note": f"{simplifier}: simplified graph gave different outputs"}
     slim_path.replace(path)
-    return {"simplified": True, "simplifier": f"onnxslim {onnxslim.__version__}"}
+    return {"simplified": True, "simplifier": name}

@@ -21,7 +21,9 @@ class PostProcessor(nn.Module):
         scores = torch.sigmoid(logits).flatten(1)
         k = min(self.num_top_queries, scores.shape[1])
         scores, index = torch.topk(scores, k, dim=-1)
-        query = torch.div(index, self.num_classes, rounding_mode="floor")
+        # indices are >= 0, so truncation is floor: exported as a plain Div, where "floor" adds Mod and Xor
+        # for negative operands (operators TensorRT 8.2 cannot parse)
+        query = torch.div(index, self.num_classes, rounding_mode="trunc")
         labels = index - query * self.num_classes
         bbox = bbox.gather(dim=1, index=query.unsqueeze(-1).repeat(1, 1, 4))
         return labels, bbox, scores

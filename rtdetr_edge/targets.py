@@ -1,0 +1,398 @@
+"""Devices and recipes as data: `devices/*.yaml`, `devices/runtimes/*.yaml`, `recipes/*.yaml`.
+
+- A **runtime** file states what one runtime version reads: formats, precisions, the highest ONNX opset,
+  the operators its parser cannot run (with the fix for ours), graph constraints and, for TensorRT, the
+  trtexec flags that version has.
+- A **device** profile states the hardware (memory, DLA cores, TF32, precisions), the runtime versions it
+  covers under a key (`jp6.2`, `openvino`, ...) with a default, and its known pitfalls with their guards.
+- A **recipe** states what to build for a device by default (format, precision, sampling, opset, batch,
+  input size, simplifier, engine settings, tolerances), with per-runtime-key overrides.
+
+A target is named `NAME` or `NAME@KEY` (`jetson-orin-nano@jp5.1`); NAME is a recipe, an alias of one
+(`jetson`, `cpu`), or a YAML file of a recipe or a device (a device alone gets the recipe its runtime
+implies). Every file is parsed into a typed model; a wrong key, type or value is one line naming the file
+and the key (UserError, exit 2). Device side: pydantic and PyYAML only, no PyTorch.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+from .errors import UserError
+
+DATA = Path(__file__).parent / "_targets"  # links to the repo's devices/ and recipes/; real folders in a wheel
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+FORMATS = ("onnx", "openvino", "tflite")
+SAMPLINGS = ("grid_sample", "gather", "discrete")
+GUARDS = ("no_tf32", "layernorm_fp32", "graph_check")
+SIMPLIFIERS = ("onnxslim", "onnxsim", "none")
+# what each runtime family reads, for a device file used alone as a target
+RUNTIME_FORMAT = {"tensorrt": "onnx", "onnxruntime": "onnx", "openvino": "openvino", "tflite": "tflite"}
+
+Precision = Literal["fp32", "fp16", "bf16", "int8"]
+Format = Literal["onnx", "openvino", "tflite"]
+Sampling = Literal["grid_sample", "gather", "discrete"]
+
+
+def _models():
+    """The pydantic models, built on first use (pydantic is imported only when targets are)."""
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+    class Trtexec(Strict):
+        workspace: str
+        build_only: str
+        layer_precisions: Optional[str] = None  # None: this trtexec cannot pin layer precisions
+        no_tf32: Optional[str] = None
+        opt_level: Optional[str] = None
+
+    class RuntimeFacts(Strict):
+        kind: Literal["runtime"]
+        name: str
+        runtime: Literal["tensorrt", "openvino", "onnxruntime", "tflite"]
+        version: str
+        formats: list[Format] = Field(min_length=1)
+        precisions: list[Precision] = Field(min_length=1)
+        max_opset: Optional[int] = Field(None, ge=7, le=30)
+        unsupported_ops: list[str] = []
+        fixes: dict[str, str] = {}
+        gridsample_max_opset: Optional[int] = None
+        topk_k_initializer: bool = False
+        topk_k_max: Optional[int] = None
+        reduce_axes_initializer: bool = False
+        trtexec: Optional[Trtexec] = None
+        notes: list[str] = []
+
+    class DeviceRuntime(Strict):
+        runtime: str
+        label: str
+        cuda: Optional[str] = None
+        python: Optional[str] = None
+
+    class Pitfall(Strict):
+        id: str
+        text: str
+        guard: Literal[GUARDS]
+
+    class Device(Strict):
+        kind: Literal["device"]
+        name: str
+        title: str
+        family: Literal["jetson", "x86", "arm64"]
+        gpu_arch: Optional[str] = None
+        memory_gb: float = Field(gt=0)
+        dla_cores: int = Field(0, ge=0)
+        tf32: bool = False
+        precisions: list[Precision] = Field(min_length=1)
+        runtimes: dict[str, DeviceRuntime] = Field(min_length=1)
+        default_runtime: str
+        cpu_features_at_runtime: bool = False
+        pitfalls: list[Pitfall] = []
+
+    class Settings(Strict):
+        """What a recipe (or one of its per-runtime overrides) may set."""
+        format: Optional[Format] = None
+        precision: Optional[Precision] = None
+        sampling: Optional[Sampling] = None
+        opset: Optional[int] = Field(None, ge=11, le=21)
+        batch: Optional[Union[int, Literal["dynamic"]]] = None
+        imgsz: Optional[Union[int, str]] = None
+        simplifier: Optional[Literal[SIMPLIFIERS]] = None
+        workspace_mb: Optional[int] = Field(None, ge=64)
+        dla: Optional[bool] = None
+        tolerances: Optional[dict[str, float]] = None
+
+    class Recipe(Settings):
+        kind: Literal["recipe"]
+        name: str
+        device: str
+        description: str = ""
+        variant: str = "rtdetrv2_r18vd"  # what the recipe was sized for (a note when the weights differ)
+        aliases: list[str] = []
+        overrides: dict[str, Settings] = {}
+
+    return {"runtime": RuntimeFacts, "device": Device, "recipe": Recipe, "settings": Settings}
+
+
+_MODELS = None
+
+
+def models():
+    global _MODELS
+    if _MODELS is None:
+        _MODELS = _models()
+    return _MODELS
+
+
+def _where(loc) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _error_line(path, e) -> str:
+    """pydantic's first error as one line: FILE: KEY: what is wrong (what is allowed)."""
+    first = e.errors()[0]
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        fields = models()[_KIND_OF.get(str(path), "recipe")].model_fields
+        msg = f"unknown key (known: {', '.join(fields)})"
+    elif first["type"] == "missing":
+        msg = "missing (required)"
+    more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+    return f"{path}: {_where(first['loc'])}: {msg}{more}"
+
+
+_KIND_OF = {}
+
+
+def parse(path, kind=None):
+    """Parse one YAML file into its model (kind from its `kind:` key, or the one expected)."""
+    import yaml
+    from pydantic import ValidationError
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read it ({e})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}:{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of keys (kind: device|recipe|runtime, ...)")
+    found = data.get("kind")
+    if found not in ("device", "recipe", "runtime"):
+        raise UserError(f"{path}: kind: must be one of device, recipe, runtime (got {found!r})")
+    if kind is not None and found != kind:
+        raise UserError(f"{path}: kind: expected {kind}, got {found}")
+    _KIND_OF[str(path)] = found
+    try:
+        return models()[found].model_validate(data)
+    except ValidationError as e:
+        raise UserError(_error_line(path, e)) from None
+
+
+def data_dir(name) -> Path:
+    return DATA / name
+
+
+def _shipped(folder) -> dict:
+    return {p.stem: p for p in sorted(data_dir(folder).glob("*.yaml"))}
+
+
+def _by_name(name, folder, kind, base=None):
+    """A shipped file by name, or a path (relative to `base`, the file that names it, or the cwd)."""
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        path = Path(name)
+        if not path.is_absolute() and base is not None and (Path(base).parent / path).is_file():
+            path = Path(base).parent / path
+        return parse(path, kind), path
+    shipped = _shipped(folder)
+    if name not in shipped:
+        raise UserError(f"unknown {kind} {name!r} (known: {', '.join(shipped)})")
+    return parse(shipped[name], kind), shipped[name].resolve()
+
+
+def runtime_facts(name, base=None):
+    return _by_name(name, "devices/runtimes", "runtime", base)
+
+
+def device(name, base=None):
+    return _by_name(name, "devices", "device", base)
+
+
+@dataclass
+class Target:
+    """A resolved target: the recipe's settings for one runtime key of one device."""
+    name: str  # recipe name
+    recipe: object
+    recipe_file: Path
+    device: object
+    device_file: Path
+    key: str  # runtime key (jp6.2, openvino, ...)
+    runtime: object
+    settings: dict  # the recipe's settings with the key's overrides applied (None: not set)
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}@{self.key}"
+
+    @property
+    def precision(self) -> str:
+        """What runs on the device (the engine's precision for TensorRT)."""
+        return self.settings["precision"]
+
+    @property
+    def guards(self) -> list:
+        return sorted({p.guard for p in self.device.pitfalls})
+
+    def export_settings(self) -> dict:
+        """The recipe as ExportConfig fields (the artifact: TensorRT gets an FP32 ONNX and builds its own
+        precision on the device)."""
+        s = self.settings
+        artifact_precision = "fp32" if self.runtime.runtime == "tensorrt" else s["precision"]
+        batch = s.get("batch")
+        return {"format": s["format"], "precision": artifact_precision, "sampling": s["sampling"],
+                "opset": s["opset"], "imgsz": s.get("imgsz"), "simplifier": s.get("simplifier"),
+                "batch": None if batch in (None, "dynamic") else batch,
+                "dynamic_batch": True if batch == "dynamic" else None}
+
+    def tolerances(self):
+        from .compare import tolerances_for
+
+        return tolerances_for(self.precision, self.settings.get("tolerances"))
+
+    def describe(self) -> dict:
+        d, r = self.device, self.runtime
+        return {"target": self.spec, "recipe": self.name, "recipe_file": str(self.recipe_file),
+                "device": d.name, "device_file": str(self.device_file), "title": d.title,
+                "runtime_key": self.key, "runtime": r.name, "runtime_version": r.version,
+                "runtime_label": d.runtimes[self.key].label, "precision": self.precision,
+                "settings": {k: v for k, v in self.settings.items() if v is not None},
+                "guards": self.guards, "pitfalls": [p.id for p in d.pitfalls],
+                "max_opset": r.max_opset, "dla_cores": d.dla_cores, "memory_gb": d.memory_gb}
+
+
+def _aliases() -> dict:
+    out = {}
+    for name, path in _shipped("recipes").items():
+        for alias in parse(path, "recipe").aliases:
+            out[alias] = name
+    return out
+
+
+def _default_recipe(dev, dev_file, key):
+    """A recipe for a device file given alone: what its runtime reads, its best precision that needs no
+    calibration, the sampling its runtime can run, the highest opset up to 17."""
+    facts, _ = runtime_facts(dev.runtimes[key].runtime, base=dev_file)
+    fmt = RUNTIME_FORMAT[facts.runtime]
+    usable = [p for p in ("fp16", "fp32") if p in dev.precisions and p in facts.precisions]
+    if fmt == "onnx" and facts.runtime != "tensorrt":
+        usable = ["fp32"]
+    sampling = "gather" if "GridSample" in facts.unsupported_ops else "grid_sample"
+    opset = min(17, facts.max_opset or 17)
+    data = {"kind": "recipe", "name": dev.name, "device": str(dev_file), "format": fmt,
+            "precision": usable[0] if usable else "fp32", "sampling": sampling, "opset": opset, "batch": 1,
+            "description": f"derived from the device profile {dev_file}"}
+    return models()["recipe"].model_validate(data)
+
+
+def resolve(spec: str) -> Target:
+    """`NAME[@KEY]` -> Target, cross-checked: the recipe's format, precision, sampling and opset against the
+    device and the runtime version of KEY."""
+    name, _, key = str(spec).partition("@")
+    if not name:
+        raise UserError(f"--target {spec!r}: give a target name (see `rtdetr-edge targets`)")
+    is_file = name.endswith((".yaml", ".yml")) or "/" in name
+    if is_file:
+        path = Path(name)
+        if not path.is_file():
+            raise UserError(f"--target {name}: no such file")
+        obj = parse(path)
+        if isinstance(obj, models()["runtime"]):
+            raise UserError(f"{path}: a runtime file is not a target (give a device or a recipe)")
+        if isinstance(obj, models()["device"]):
+            dev, dev_file = obj, path
+            key = key or dev.default_runtime
+            _check_key(dev, dev_file, key)
+            rec, rec_file = _default_recipe(dev, dev_file, key), path
+        else:
+            rec, rec_file = obj, path
+    else:
+        shipped = _shipped("recipes")
+        name = _aliases().get(name, name)
+        if name not in shipped:
+            raise UserError(f"--target: unknown target {name!r} (known: {', '.join(list(shipped) + sorted(_aliases()))}"
+                            f"; or a YAML file)")
+        rec_file = shipped[name].resolve()
+        rec = parse(rec_file, "recipe")
+    if not (is_file and isinstance(obj, models()["device"])):
+        dev, dev_file = device(rec.device, base=rec_file)
+        key = key or dev.default_runtime
+        _check_key(dev, dev_file, key)
+    for k in rec.overrides:
+        if k not in dev.runtimes:
+            raise UserError(f"{rec_file}: overrides.{k}: {dev.name} has no runtime {k!r} "
+                            f"(it has {', '.join(dev.runtimes)})")
+    facts, _ = runtime_facts(dev.runtimes[key].runtime, base=dev_file)
+    settings = {f: getattr(rec, f) for f in models()["settings"].model_fields}
+    if key in rec.overrides:
+        settings.update({f: v for f, v in rec.overrides[key].model_dump().items() if v is not None})
+    target = Target(rec.name, rec, rec_file, dev, dev_file, key, facts, settings)
+    check_target(target)
+    return target
+
+
+def _check_key(dev, dev_file, key):
+    if dev.default_runtime not in dev.runtimes:
+        raise UserError(f"{dev_file}: default_runtime: {dev.default_runtime!r} is not one of its runtimes "
+                        f"({', '.join(dev.runtimes)})")
+    if key not in dev.runtimes:
+        raise UserError(f"--target {dev.name}@{key}: {dev.name} has no runtime {key!r} "
+                        f"(it has {', '.join(dev.runtimes)})")
+
+
+def check_target(t: Target, settings=None):
+    """The recipe's settings (or `settings`, after the user's flags) against the device and runtime: one
+    line naming the file and key on a mismatch."""
+    s = dict(t.settings if settings is None else settings)
+    where = f"{t.recipe_file}"
+    r, d = t.runtime, t.device
+    for key in ("format", "precision", "sampling", "opset"):
+        if s.get(key) is None:
+            raise UserError(f"{where}: {key}: missing (required in a recipe)")
+    if s["format"] not in r.formats:
+        raise UserError(f"{where}: format: {r.name} reads {', '.join(r.formats)}, not {s['format']}")
+    if s["precision"] not in d.precisions or s["precision"] not in r.precisions:
+        both = [p for p in d.precisions if p in r.precisions]
+        raise UserError(f"{where}: precision: {s['precision']} is not available on {d.name} with {r.name} "
+                        f"(available: {', '.join(both)})")
+    if s["precision"] == "int8":
+        raise UserError(f"{where}: precision: int8 needs quantization-aware training, which this version does "
+                        f"not offer yet; use fp16 or fp32")
+    if s["precision"] == "bf16":
+        raise UserError(f"{where}: precision: bf16 is a runtime choice of the CPU, not an export precision; use "
+                        f"fp32 (the bundle records what the CPU ran)")
+    if s["sampling"] == "grid_sample" and "GridSample" in r.unsupported_ops:
+        raise UserError(f"{where}: sampling: {r.name} cannot run GridSample; use gather (the same numbers)")
+    if r.max_opset is not None and s["format"] == "onnx" and s["opset"] > r.max_opset:
+        raise UserError(f"{where}: opset: {r.name} parses ONNX up to opset {r.max_opset}, not {s['opset']}")
+    if s.get("dla") and d.dla_cores == 0:
+        raise UserError(f"{where}: dla: {d.name} has no DLA cores")
+    if s.get("dla") and s["precision"] == "fp32":
+        raise UserError(f"{where}: dla: DLA runs FP16 or INT8, not fp32")
+    if s.get("tolerances"):
+        from .compare import validate_tolerances
+
+        validate_tolerances(s["tolerances"], source=f"{where}: tolerances")
+    if s.get("imgsz") is not None:
+        from .model.variants import parse_imgsz
+
+        try:
+            parse_imgsz(s["imgsz"])
+        except UserError as e:
+            raise UserError(f"{where}: imgsz: {e}") from None
+
+
+def shipped_targets() -> list:
+    """Every shipped recipe, resolved at its device's default runtime."""
+    return [resolve(name) for name in _shipped("recipes")]
+
+
+def validate_all() -> dict:
+    """Parse every shipped runtime, device and recipe file, and resolve every recipe at every runtime key of
+    its device: {file: 'ok'}; the first problem raises."""
+    out = {}
+    for folder, kind in (("devices/runtimes", "runtime"), ("devices", "device"), ("recipes", "recipe")):
+        for path in _shipped(folder).values():
+            parse(path, kind)
+            out[str(path)] = "ok"
+    for name in _shipped("recipes"):
+        t = resolve(name)
+        for key in t.device.runtimes:
+            resolve(f"{name}@{key}")
+    return out
