@@ -122,6 +122,6 @@ def rows(report) -> list:
             continue
         v = report["metrics"][key]
         limit = report["tolerances"].get(tol_key) if tol_key else None
-        out.append((title, fmt.format(v), "-" if limit is None else f"{limit:g}", key not in broken))
+        out.append((title, "-" if v is None else fmt.format(v), "-" if limit is None else f"{limit:g}", key not in broken))
     out.append(("files (sha256)", "ok" if report["files"] == "ok" else "differ", "ok", report["files"] == "ok"))
     return out

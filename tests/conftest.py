@@ -56,3 +56,13 @@ def tflite_bundles(weights, tmp_path_factory):
     root = tmp_path_factory.mktemp("tflite")
     return {"fp32": export(weights, "tflite", out=root / "tflite"),
             "fp16": export(weights, "tflite", precision="fp16", out=root / "tflite16")}
+
+
+@pytest.fixture(scope="session")
+def target_bundles(weights, tmp_path_factory):
+    """A bundle for every shipped target (export --target; ~4 minutes, shared)."""
+    from rtdetr_edge.export import export
+    from rtdetr_edge.targets import DATA
+
+    root = tmp_path_factory.mktemp("targets")
+    return {name: export(weights, target=name, out=root / name) for name in sorted(p.stem for p in (DATA / "recipes").glob("*.yaml"))}

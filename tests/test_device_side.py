@@ -81,3 +81,19 @@ def test_bundles_run_and_verify_without_torch_on_python_310(device_venv, bundles
     r = subprocess.run([str(cli), "predict", "--weights", str(tmp_path / "w.pt"), "--source", str(data / "val")],
                        capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 2 and "PyTorch is not installed" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_targets_and_verify_from_the_built_package_without_torch(device_venv, target_bundles, tflite_bundles, tmp_path):
+    """Installed from a built package (not editable): the YAML files travel with it; verify needs no torch."""
+    cli = device_venv / "bin" / "rtdetr-edge"
+    r = subprocess.run([str(cli), "targets"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for name in target_bundles:
+        assert name in r.stdout
+    r = subprocess.run([str(cli), "targets", "jetson"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0 and "site-packages" in r.stdout.replace("\n", ""), r.stdout + r.stderr[-3000:]
+    for bundle in (target_bundles["jetson-nano"], target_bundles["jetson-orin-nano"], tflite_bundles["fp32"]):
+        r = subprocess.run([str(cli), "verify", str(bundle), "--json", str(tmp_path / "v.json")], capture_output=True,
+                           text=True, timeout=600, cwd=tmp_path)
+        assert r.returncode == 0 and "verified" in r.stdout, r.stdout + r.stderr[-3000:]
+

@@ -219,9 +219,10 @@ def _apply_target(folder, model, target, cfg, manifest, golden) -> dict:
         for kind in ("model", "raw"):
             path = folder / (RAW_DIR if kind == "raw" else "") / FORMATS["onnx"].artifact
             bad += check_onnx(path, target.runtime)
-        if bad:
-            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-            raise UserError(f"--target {target.spec}: {bad[0]}{more}; nothing was written")
+        if bad:  # the model and its raw twin mostly break the same rules: each rule once
+            seen = list(dict.fromkeys(b.split(": ", 1)[1] for b in bad))
+            more = f" (and {len(seen) - 3} more)" if len(seen) > 3 else ""
+            raise UserError(f"--target {target.spec}: {'; '.join(seen[:3])}{more}; nothing was written")
         entry["graph_check"] = {"passed": True, **graph_facts(folder / FORMATS["onnx"].artifact)}
     if target.runtime.runtime == "tensorrt":
         from .jetson import write_device_files

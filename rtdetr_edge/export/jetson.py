@@ -105,10 +105,18 @@ def golden_run_script(target, input_names) -> str:
         'echo "outputs: $(pwd)/golden_outputs.json"']) + "\n"
 
 
+def _python_at_least(version, wanted) -> bool:
+    """'3.8' -> False for (3, 10); unknown or a range ('>=3.10') counts as enough."""
+    try:
+        return tuple(int(p) for p in str(version).split(".")[:2]) >= wanted
+    except ValueError:
+        return True
+
+
 def readme(target, manifest) -> str:
     d, r = target.device, target.runtime
     rt = d.runtimes[target.key]
-    py_ok = rt.python and rt.python.split(".")[:2] >= ["3", "10"] if rt.python and rt.python[0].isdigit() else True
+    py_ok = _python_at_least(rt.python, (3, 10))
     lines = [f"# {manifest['variant']} for {d.title}", "",
              f"Target `{target.spec}`: {rt.label}, TensorRT {r.version}, CUDA {rt.cuda}, Python {rt.python}. "
              f"Engine precision **{target.precision}**; ONNX opset {manifest['converter']['opset']}, sampling "
