@@ -325,6 +325,52 @@ def verify(bundle: Path = typer.Argument(..., help="bundle folder"),
         raise typer.Exit(1)
 
 
+@app.command()
+@user_errors
+def demo(model: str = typer.Option(..., help="bundle folder, exported file (.onnx/.xml/.tflite/.engine) or checkpoint"),
+         source: str = typer.Option("0", help="camera index (0), video file, rtsp://..., http://..., folder of "
+                                              "images, or csi://N (Jetson CSI camera)"),
+         backend: Optional[str] = typer.Option(None, help="runtime backend (default: from the file type)"),
+         conf: float = typer.Option(0.5, help="score threshold"),
+         classes: Optional[list[str]] = typer.Option(None, help="only these classes (names or indices; repeat or "
+                                                                "comma-separate)"),
+         show: Optional[bool] = typer.Option(None, "--show/--headless", help="open a window (default: when a "
+                                                                             "display and a GUI OpenCV exist)"),
+         save: Optional[Path] = typer.Option(None, help="write the drawn frames to a video (.mp4 or .avi)"),
+         max_frames: Optional[int] = typer.Option(None, help="stop after N processed frames"),
+         json_out: Optional[Path] = typer.Option(None, "--json", help="write detections per frame as JSON lines"),
+         stall_timeout: float = typer.Option(60.0, help="give up on a live source after this many seconds without "
+                                                        "a frame (reconnecting all along)")):
+    """Detect on a camera, video, stream or folder: boxes, FPS and latency drawn; reconnects a live source."""
+    from .demo import display_available, run_demo
+
+    check_number("--conf", conf, 0, 1)
+    check_number("--max-frames", max_frames, 1)
+    check_number("--stall-timeout", stall_timeout, 0, low_open=True)
+    if show is None:
+        show = display_available()
+
+    def on_event(msg):
+        err.print(escape(msg), highlight=False, soft_wrap=True)
+
+    if not show and save is None and json_out is None:
+        err.print("headless: nothing is shown; give --save out.mp4 or --json detections.jsonl to keep the results",
+                  highlight=False, soft_wrap=True)
+    s = run_demo(model, source, backend=backend, conf=conf, classes=classes, show=show, save=save,
+                 max_frames=max_frames, json_path=json_out, on_event=on_event, stall_s=stall_timeout)
+    table = Table(title=f"demo: {source} ({s['ended_by']})")
+    for col in ("frames read", "processed", "dropped", "reconnects", "FPS", "inference ms mean / p50 / p95",
+                "total ms mean / p50 / p95"):
+        table.add_column(col, justify="right")
+    lat = lambda k: " / ".join(f"{s[k][q]:.1f}" for q in ("mean", "p50", "p95")) if k in s else "-"  # noqa: E731
+    table.add_row(str(s["frames_read"]), str(s["frames_processed"]), str(s["frames_dropped"]), str(s["reconnects"]),
+                  f"{s['fps']:.1f}", lat("inference_ms"), lat("total_ms"))
+    console.print(table)
+    for path, what in ((save, "video"), (json_out, "detections")):
+        if path is not None and s["frames_processed"]:
+            console.print(f"{what}: {path}", highlight=False, soft_wrap=True)
+
+
 def _print_parity(result, paths):
     from .parity import COLUMNS, artifact_name, fmt_metric
 

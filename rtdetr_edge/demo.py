@@ -69,12 +69,26 @@ def display_available() -> bool:
     return has_gui and bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.name == "nt")
 
 
+def _quiet_capture_logs():
+    """A dropped stream makes FFmpeg and OpenCV print a line per reconnect attempt; the demo says once per
+    outage what happened instead. A user's own OPENCV_FFMPEG_LOGLEVEL / OPENCV_LOG_LEVEL still win."""
+    import cv2
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        try:
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        except AttributeError:
+            pass
+
+
 class FrameSource:
     """Frames of one source from a capture thread. `get()` returns (index, frame BGR, capture ms) or None at
     the end. Live sources: the newest frame only; files and folders: every frame, in order."""
 
     def __init__(self, spec, on_event=None, open_timeout_s=5.0, read_timeout_s=5.0, backoff=(0.5, 8.0)):
         self.kind, self.target = parse_source(spec)
+        _quiet_capture_logs()
         self.spec = str(spec)
         self.live = self.kind in LIVE
         self.on_event = on_event or (lambda msg: None)
