@@ -371,6 +371,44 @@ def demo(model: str = typer.Option(..., help="bundle folder, exported file (.onn
             console.print(f"{what}: {path}", highlight=False, soft_wrap=True)
 
 
+@app.command()
+@user_errors
+def benchmark(model: list[str] = typer.Option(..., help="bundle, exported file or checkpoint (repeat; the first is "
+                                                        "the baseline of the speed-up)"),
+              runs: int = typer.Option(30, help="timed runs per model (round-robin)"),
+              warmup: int = typer.Option(3, help="untimed runs per model first"),
+              threads: Optional[int] = typer.Option(None, help="CPU threads per runtime (default: the runtime's)"),
+              batch: int = typer.Option(1, help="images per inference"),
+              out: Path = typer.Option(Path("benchmark"), help="folder for benchmark.json/.md/.png")):
+    """Time artifacts side by side in one process: p50/p90/p99, FPS, memory, the precision each really ran."""
+    from rich.progress import Progress
+
+    from .benchmark import benchmark as run_benchmark, write_report
+
+    check_number("--runs", runs, 1)
+    check_number("--warmup", warmup, 0)
+    check_number("--threads", threads, 1)
+    check_number("--batch", batch, 1, 64)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("timing (round-robin)", total=runs)
+        report = run_benchmark(model, runs=runs, warmup=warmup, threads=threads, batch=batch,
+                               progress=lambda i, n: progress.update(task, completed=i))
+    paths = write_report(report, out)
+    cpu = report["cpu"]
+    table = Table(title=f"{cpu['model']} ({cpu['cores']} cores; {', '.join(cpu['features']) or '-'}), batch {batch}, "
+                        f"{runs} runs round-robin")
+    for col in ("model", "ran", "p50 ms", "p90 ms", "p99 ms", "FPS", "memory MB", "vs first"):
+        table.add_column(col, justify="left" if col in ("model", "ran") else "right")
+    for e in report["models"]:
+        table.add_row(escape(e["name"]), escape(e["ran"]), f"{e['p50_ms']:.1f}", f"{e['p90_ms']:.1f}",
+                      f"{e['p99_ms']:.1f}", f"{e['fps']:.1f}", f"{e['memory_mb']:.0f}",
+                      f"{e['speedup_vs_first']:.2f}x")
+    console.print(table)
+    console.print(f"report: {paths['json']}, {paths['md']}, {paths['png']}", highlight=False, soft_wrap=True)
+
+
 def _print_parity(result, paths):
     from .parity import COLUMNS, artifact_name, fmt_metric
 

@@ -280,16 +280,22 @@ def overlay(img, fps, capture_ms, infer_ms, draw_ms, note=""):
     return img
 
 
-def load_model(model, backend=None, imgsz=None):
-    """A bundle folder or exported file (its runtime), or a checkpoint (PyTorch)."""
+def load_model(model, backend=None, imgsz=None, threads=None):
+    """A bundle folder or exported file (its runtime), or a checkpoint (PyTorch; a shipped name too)."""
     path = Path(model)
     if path.suffix.lower() in (".pt", ".pth") or (not path.exists() and not path.suffix):
         from .runtime.pytorch import TorchRuntime
 
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         return TorchRuntime(model, imgsz=imgsz)
     from .runtime.base import load_runtime
 
-    return load_runtime(path, backend=backend)
+    options = {"threads": threads} if threads else {}
+    runtime = load_runtime(path, backend=backend, **options)
+    return runtime
 
 
 def class_filter(classes, names) -> set:

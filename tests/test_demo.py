@@ -245,3 +245,20 @@ def test_soak_memory_stays_flat(shapes_video, bundles, tmp_path):
     warm = np.median(samples[200:300])
     end = np.median(samples[-100:])
     assert end - warm < 30, (warm, end)
+
+
+def test_benchmark_two_bundles_side_by_side(bundles, tmp_path):
+    r = subprocess.run(CLI + ["benchmark", "--model", str(bundles["onnx"]), "--model", str(bundles["openvino"]),
+                              "--runs", "5", "--warmup", "1", "--threads", "2", "--out", str(tmp_path / "b")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "round-robin" in r.stdout, r.stdout + r.stderr
+    report = json.loads((tmp_path / "b" / "benchmark.json").read_text())
+    first, second = report["models"]
+    assert first["backend"] == "onnxruntime" and second["backend"] == "openvino" and second["ran"] == "f32"
+    assert len(first["times_ms"]) == len(second["times_ms"]) == 5 and first["speedup_vs_first"] == 1.0
+    assert second["speedup_vs_first"] == pytest.approx(first["p50_ms"] / second["p50_ms"])
+    assert first["p50_ms"] <= first["p90_ms"] <= first["p99_ms"] and report["cpu"]["cores"] >= 1
+    assert (tmp_path / "b" / "benchmark.png").stat().st_size > 1000 and (tmp_path / "b" / "benchmark.md").is_file()
+    r = subprocess.run(CLI + ["benchmark", "--model", str(bundles["onnx"]), "--runs", "0"], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2 and "--runs must be >= 1" in r.stderr

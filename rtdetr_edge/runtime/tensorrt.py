@@ -35,7 +35,7 @@ def _check(result):
 class TensorRTRuntime(Runtime):
     backend = "tensorrt"
 
-    def __init__(self, path, manifest=None):
+    def __init__(self, path, manifest=None, threads=None):  # threads: CPU runtimes only; a GPU ignores it
         super().__init__(path, manifest)
         try:
             import tensorrt as trt

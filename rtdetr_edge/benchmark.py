@@ -1,0 +1,133 @@
+"""`benchmark`: how fast each artifact runs on this machine, as numbers users can compare.
+
+Every model is loaded in one process and timed **round-robin** (run 1 of each, then run 2 of each, ...), so
+a change in machine load hits all of them alike; the speed-up against the first model is a ratio measured
+side by side. Timed: the runtime's inference on a preprocessed batch (what differs between artifacts), not
+image decoding. Reported per model: p50/p90/p99 latency, FPS (images per second at p50), the memory the
+process grew by while loading and warming it up, the precision the runtime really computed in, and the CPU's
+features that decide which kernels run. Device side: no PyTorch unless a checkpoint is given.
+"""
+
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _ran(runtime) -> str:
+    """The precision the runtime computes in, as far as it can tell."""
+    eff = getattr(runtime, "effective_precision", None)
+    if eff:
+        return eff
+    precision = getattr(runtime, "precision", "fp32")
+    if runtime.backend == "tflite" and precision == "fp16":
+        from .sysinfo import cpu_info
+
+        has = "ARM-FP16" in cpu_info()["features"]
+        return "fp16" if has else "fp32 (fp16 weights; this CPU has no FP16 arithmetic)"
+    return precision
+
+
+def _name(path, runtime) -> str:
+    m = runtime.manifest or {}
+    if m:
+        return f"{Path(path).name} ({m.get('format')} {m.get('precision')}, {runtime.backend})"
+    return f"{Path(path).name} ({runtime.backend})"
+
+
+def benchmark(models, runs=30, warmup=3, threads=None, batch=1, progress=None) -> dict:
+    from .demo import load_model
+    from .sysinfo import cpu_info
+
+    if not models:
+        raise UserError("--model: give at least one bundle, exported file or checkpoint")
+    entries = []
+    for path in models:
+        before = _rss_mb()
+        runtime = load_model(str(path), threads=threads)
+        h, w = runtime.imgsz
+        x = np.random.default_rng(0).random((batch, 3, h, w), dtype=np.float32)
+        sizes = np.tile(np.array([[w, h]], dtype=np.int64), (batch, 1))
+        for _ in range(warmup):
+            runtime.infer(x, sizes)
+        entries.append({"model": str(path), "name": _name(path, runtime), "backend": runtime.backend,
+                        "imgsz": [h, w], "ran": _ran(runtime), "memory_mb": round(_rss_mb() - before, 1),
+                        "_runtime": runtime, "_x": x, "_sizes": sizes, "times_ms": []})
+    for r in range(runs):
+        for e in entries:
+            t0 = time.perf_counter()
+            e["_runtime"].infer(e["_x"], e["_sizes"])
+            e["times_ms"].append((time.perf_counter() - t0) * 1e3)
+        if progress:
+            progress(r + 1, runs)
+    first = None
+    for e in entries:
+        t = np.asarray(e["times_ms"])
+        e.update(p50_ms=float(np.percentile(t, 50)), p90_ms=float(np.percentile(t, 90)),
+                 p99_ms=float(np.percentile(t, 99)), mean_ms=float(t.mean()))
+        e["fps"] = batch * 1000.0 / e["p50_ms"]
+        first = first or e["p50_ms"]
+        e["speedup_vs_first"] = first / e["p50_ms"]
+        for k in ("_runtime", "_x", "_sizes"):
+            del e[k]
+    return {"cpu": cpu_info(), "runs": runs, "warmup": warmup, "threads": threads, "batch": batch,
+            "timing": "round-robin in one process; inference on a preprocessed batch", "models": entries}
+
+
+def write_report(report, folder) -> dict:
+    """benchmark.json, benchmark.md and benchmark.png in `folder`."""
+    import json
+
+    from .fsutil import atomic_path, atomic_write_text
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--out {folder}: exists and is not a folder")
+    atomic_write_text(folder / "benchmark.json", json.dumps(report, indent=2))
+    cpu = report["cpu"]
+    lines = ["# Benchmark", "", f"CPU: {cpu['model']} ({cpu['machine']}, {cpu['cores']} cores; "
+             f"{', '.join(cpu['features']) or 'no SIMD flags read'}); batch {report['batch']}, "
+             f"{report['runs']} runs round-robin after {report['warmup']} warm-up, threads "
+             f"{report['threads'] or 'runtime default'}.", "",
+             "| model | ran | p50 ms | p90 ms | p99 ms | FPS | memory MB | speed-up vs first |", "|---" * 8 + "|"]
+    for e in report["models"]:
+        lines.append(f"| {e['name']} | {e['ran']} | {e['p50_ms']:.1f} | {e['p90_ms']:.1f} | {e['p99_ms']:.1f} | "
+                     f"{e['fps']:.1f} | {e['memory_mb']:.0f} | {e['speedup_vs_first']:.2f}x |")
+    atomic_write_text(folder / "benchmark.md", "\n".join(lines) + "\n")
+    with atomic_path(folder / "benchmark.png", suffix=".png") as tmp:
+        _chart(report, tmp)
+    return {k: folder / f"benchmark.{k}" for k in ("json", "md", "png")}
+
+
+def _chart(report, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = report["models"]
+    fig, ax = plt.subplots(figsize=(10, 0.6 * len(models) + 2))
+    y = np.arange(len(models))
+    p50 = [e["p50_ms"] for e in models]
+    err = [[0] * len(models), [e["p90_ms"] - e["p50_ms"] for e in models]]
+    ax.barh(y, p50, xerr=err, color="tab:blue", capsize=3)
+    for i, e in enumerate(models):
+        ax.text(e["p90_ms"], i, f"  {e['p50_ms']:.1f} ms, {e['speedup_vs_first']:.2f}x", va="center", fontsize=8)
+    ax.set_yticks(y, [f"{e['name']}\n[{e['ran']}]" for e in models], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("latency p50 ms (whisker: p90), round-robin in one process")
+    ax.set_title(f"{report['cpu']['model']}: {', '.join(report['cpu']['features'])}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
