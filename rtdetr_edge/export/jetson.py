@@ -137,7 +137,8 @@ def readme(target, manifest) -> str:
               "```", "./run_golden.sh", "rtdetr-edge verify . --outputs golden_outputs.json   # exit 0: within the "
               "recipe's tolerances", "```", "",
               "## 4. Run the demo", "", "```",
-              "rtdetr-edge predict --model model.engine --source images/ --save out/", "```", "",
+              "rtdetr-edge demo --model model.engine --source csi://0       # or 0, video.mp4, rtsp://...",
+              "rtdetr-edge benchmark --model model.engine", "```", "",
               "## Guards this bundle applies", ""]
     for p in d.pitfalls:
         lines.append(f"- **{p.id}** ({p.guard}): {p.text}")
