@@ -217,6 +217,17 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
         if precision is not None and resolved.runtime.runtime == "tensorrt":
             raise UserError(f"--precision: a TensorRT target exports an FP32 ONNX and builds the engine's precision "
                             f"on the device ({resolved.precision}, from the recipe); write your own recipe to change it")
+        if dynamic_batch:
+            recipe["batch"] = None
+        if batch is not None:
+            recipe["dynamic_batch"] = None
+        from .targets import check_target
+
+        merged = dict(resolved.settings, **{k: v for k, v in given.items() if v is not None and k in
+                                            ("format", "sampling", "opset")})
+        if dynamic_batch:
+            merged["batch"] = "dynamic"
+        check_target(resolved, merged, graph_checked=True)  # format, DLA..; opset and sampling: the graph check
         cfg, _ = ExportConfig.resolve(recipe=recipe, cli=given)
     else:
         cfg, _ = ExportConfig.resolve(cli=given)

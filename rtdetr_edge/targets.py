@@ -336,9 +336,10 @@ def _check_key(dev, dev_file, key):
                         f"(it has {', '.join(dev.runtimes)})")
 
 
-def check_target(t: Target, settings=None):
+def check_target(t: Target, settings=None, graph_checked=False):
     """The recipe's settings (or `settings`, after the user's flags) against the device and runtime: one
-    line naming the file and key on a mismatch."""
+    line naming the file and key on a mismatch. graph_checked=True leaves sampling and opset to the check
+    of the written graph (which names the node)."""
     s = dict(t.settings if settings is None else settings)
     where = f"{t.recipe_file}"
     r, d = t.runtime, t.device
@@ -357,12 +358,14 @@ def check_target(t: Target, settings=None):
     if s["precision"] == "bf16":
         raise UserError(f"{where}: precision: bf16 is a runtime choice of the CPU, not an export precision; use "
                         f"fp32 (the bundle records what the CPU ran)")
-    if s["sampling"] == "grid_sample" and "GridSample" in r.unsupported_ops:
+    if not graph_checked and s["sampling"] == "grid_sample" and "GridSample" in r.unsupported_ops:
         raise UserError(f"{where}: sampling: {r.name} cannot run GridSample; use gather (the same numbers)")
-    if r.max_opset is not None and s["format"] == "onnx" and s["opset"] > r.max_opset:
+    if not graph_checked and r.max_opset is not None and s["format"] == "onnx" and s["opset"] > r.max_opset:
         raise UserError(f"{where}: opset: {r.name} parses ONNX up to opset {r.max_opset}, not {s['opset']}")
     if s.get("dla") and d.dla_cores == 0:
         raise UserError(f"{where}: dla: {d.name} has no DLA cores")
+    if s.get("dla") and s.get("batch") == "dynamic":
+        raise UserError(f"{where}: dla: DLA builds static shapes only; give batch: 1 (or N)")
     if s.get("dla") and s["precision"] == "fp32":
         raise UserError(f"{where}: dla: DLA runs FP16 or INT8, not fp32")
     if s.get("tolerances"):

@@ -139,6 +139,7 @@ TRTEXEC_FLAGS = {
     "8.5": {"--onnx", "--saveEngine", "--timingCacheFile", "--workspace", "--memPoolSize", "--buildOnly", "--fp16",
             "--int8", "--noTF32", "--precisionConstraints", "--layerPrecisions", "--useDLACore", "--allowGPUFallback"},
     "10": {"--onnx", "--saveEngine", "--timingCacheFile", "--memPoolSize", "--skipInference", "--fp16", "--int8",
+           "--minShapes", "--optShapes", "--maxShapes",
            "--noTF32", "--precisionConstraints", "--layerPrecisions", "--useDLACore", "--allowGPUFallback",
            "--builderOptimizationLevel", "--stronglyTyped"},
 }
@@ -241,13 +242,21 @@ def test_a_graph_the_runtime_cannot_parse_is_refused_naming_node_and_fix(weights
 
 def test_overrides_are_said_and_the_simplifier_is_a_choice(weights, tmp_path):
     r = run("export", "--weights", weights, "--target", "jetson-orin-nano", "--sampling", "gather", "--simplifier",
-            "onnxsim", "--out", tmp_path / "b")
+            "onnxslim", "--out", tmp_path / "b")
     assert r.returncode == 0, r.stderr
     assert "--sampling gather overrides the recipe's grid_sample" in r.stderr
-    assert "--simplifier onnxsim overrides the recipe's onnxslim" in r.stderr
+    assert "--simplifier onnxslim overrides the recipe's onnxsim" in r.stderr
     m = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    assert m["sampling"] == "gather" and m["converter"]["simplifier"].startswith("onnxsim")
-    assert m["target"]["export_settings"]["simplifier"] == "onnxsim"
+    assert m["sampling"] == "gather" and m["converter"]["simplifier"].startswith("onnxslim")
+    assert m["target"]["export_settings"]["simplifier"] == "onnxslim"
+    # --dynamic-batch replaces the recipe's fixed batch; the engine is built with a shape profile
+    r = run("export", "--weights", weights, "--target", "jetson", "--dynamic-batch", "--out", tmp_path / "dyn")
+    assert r.returncode == 0, r.stderr
+    engine = json.loads((tmp_path / "dyn" / "engine_config.json").read_text())
+    manifest = json.loads((tmp_path / "dyn" / "manifest.json").read_text())
+    assert manifest["converter"]["simplifier"].startswith("onnxsim ")  # the TensorRT recipes' simplifier
+    assert engine["profile"]["max"]["images"][0] == 8 and "--maxShapes=images:8x3x128x128" in \
+        (tmp_path / "dyn" / "build_engine.sh").read_text()
 
 
 @pytest.fixture(scope="session")
@@ -306,3 +315,17 @@ def test_verify_checks_outputs_trtexec_wrote_on_the_device(bundles, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('[{"name": "labels"}]')
     one_line_error(run("verify", bundles["onnx"], "--outputs", bad), "bad.json", "trtexec")
+
+
+def test_a_dynamic_batch_engine_gets_its_shape_profile_and_dla_refuses_it(tmp_path):
+    from rtdetr_edge.export.jetson import trtexec_command
+
+    cmd = trtexec_command(T.resolve("jetson-orin-nano"), "model.onnx", [], (320, 320), dynamic=True)
+    shapes = {a.split("=")[0]: a.split("=")[1] for a in cmd if "Shapes=" in a}
+    assert shapes == {"--minShapes": "images:1x3x320x320,orig_target_sizes:1x2",
+                      "--optShapes": "images:1x3x320x320,orig_target_sizes:1x2",
+                      "--maxShapes": "images:8x3x320x320,orig_target_sizes:8x2"}
+    assert set(shapes) <= TRTEXEC_FLAGS["10"]
+    t = T.resolve("jetson-agx-orin")
+    with pytest.raises(UserError, match="DLA builds static shapes only"):
+        T.check_target(t, dict(t.settings, dla=True, batch="dynamic"))

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 ENGINE = "model.engine"
+MAX_BATCH = 8  # the largest batch a dynamic-batch engine is built for (its optimisation profile: 1 / 1 / 8)
 TIMING_CACHE = "timing.cache"
 LAYERNORM_OPS = ("ReduceMean", "Sub", "Pow", "Add", "Sqrt", "Div", "Mul")
 
@@ -52,12 +53,22 @@ def fp32_nodes(onnx_path, scopes) -> list:
             and any(n.name.startswith(s + "/") for s in scopes)]
 
 
-def trtexec_command(target, onnx_file, fp32_layers) -> list:
+def shape_profile(imgsz) -> dict:
+    """min / opt / max input shapes of a dynamic-batch engine."""
+    h, w = imgsz
+    return {k: {"images": [b, 3, h, w], "orig_target_sizes": [b, 2]}
+            for k, b in (("min", 1), ("opt", 1), ("max", MAX_BATCH))}
+
+
+def trtexec_command(target, onnx_file, fp32_layers, imgsz=None, dynamic=False) -> list:
     """The trtexec arguments for this target's TensorRT version (a list; the script quotes them)."""
     flags = target.runtime.trtexec
     s = target.settings
     cmd = ["trtexec", f"--onnx={onnx_file}", f"--saveEngine={ENGINE}", f"--timingCacheFile={TIMING_CACHE}",
            flags.workspace.format(mb=s.get("workspace_mb") or 1024), flags.build_only]
+    if dynamic:  # all three, or TensorRT refuses the profile
+        for k, shapes in shape_profile(imgsz).items():
+            cmd.append(f"--{k}Shapes=" + ",".join(f"{n}:{'x'.join(map(str, d))}" for n, d in shapes.items()))
     if target.precision == "fp16":
         cmd.append("--fp16")
     if target.device.tf32 and "no_tf32" in target.guards and flags.no_tf32:
@@ -74,7 +85,7 @@ def needs_python_builder(target, fp32_layers) -> bool:
     return bool(fp32_layers) and target.precision == "fp16" and target.runtime.trtexec.layer_precisions is None
 
 
-def build_script(target, onnx_file, fp32_layers) -> str:
+def build_script(target, onnx_file, fp32_layers, imgsz=None, dynamic=False) -> str:
     r, d = target.runtime, target.device
     head = ["#!/usr/bin/env bash",
             f"# Build the TensorRT engine for {d.title}, {d.runtimes[target.key].label} (TensorRT {r.version}).",
@@ -86,7 +97,7 @@ def build_script(target, onnx_file, fp32_layers) -> str:
                 f"# LayerNorm must stay FP32 under FP16: the Python builder does the same build with that guard.",
                 'exec python3 build_engine.py "$@"']
     else:
-        cmd = trtexec_command(target, onnx_file, fp32_layers)
+        cmd = trtexec_command(target, onnx_file, fp32_layers, imgsz, dynamic)
         body = ['"$TRTEXEC" \\'] + [f"  '{a}' \\" for a in cmd[1:]] + ['  "$@"',
                                                                        f'echo "engine: $(pwd)/{ENGINE}"']
     return "\n".join(head + body) + "\n"
@@ -155,12 +166,15 @@ def write_device_files(folder, model, target, manifest, golden) -> dict:
     scopes = layernorm_scopes(model)
     layers = fp32_nodes(folder / onnx_file, scopes) if "layernorm_fp32" in target.guards else []
     s = target.settings
+    dynamic = manifest["input"]["batch"] == "dynamic"
+    imgsz = manifest["input"]["imgsz"]
     cfg = {"onnx": onnx_file, "engine": ENGINE, "precision": target.precision,
            "workspace_mb": s.get("workspace_mb") or 1024, "tf32": not ("no_tf32" in target.guards),
            "fp32_layer_scopes": scopes if layers else [], "dla_core": 0 if s.get("dla") else None,
-           "timing_cache": TIMING_CACHE, "tensorrt": target.runtime.version}
+           "timing_cache": TIMING_CACHE, "tensorrt": target.runtime.version,
+           "profile": shape_profile(manifest["input"]["imgsz"]) if dynamic else None}
     (folder / "engine_config.json").write_text(json.dumps(cfg, indent=2))
-    for name, text in (("build_engine.sh", build_script(target, onnx_file, layers)),
+    for name, text in (("build_engine.sh", build_script(target, onnx_file, layers, imgsz, dynamic)),
                        ("run_golden.sh", golden_run_script(target, manifest["input"]["names"]))):
         (folder / name).write_text(text)
         (folder / name).chmod(0o755)
@@ -179,5 +193,7 @@ def write_device_files(folder, model, target, manifest, golden) -> dict:
     (folder / "README.md").write_text(readme(target, manifest))
     return {"file": ENGINE, "built_on_device": True, "precision": target.precision,
             "build": ["build_engine.sh", "build_engine.py"], "fp32_layers": len(layers),
-            "trtexec": None if needs_python_builder(target, layers) else trtexec_command(target, onnx_file, layers),
+            "trtexec": None if needs_python_builder(target, layers) else trtexec_command(target, onnx_file, layers,
+                                                                                        imgsz, dynamic),
+            "shapes": shape_profile(imgsz) if dynamic else "static",
             "golden_run": "run_golden.sh"}

@@ -75,6 +75,11 @@ def main():
                         if layer.get_output(j).dtype == trt.float32 or layer.get_output(j).dtype == trt.float16:
                             layer.set_output_type(j, trt.float32)
                     pinned += 1
+    if cfg.get("profile"):  # a dynamic-batch ONNX: one optimisation profile (min / opt / max batch)
+        profile = builder.create_optimization_profile()
+        for name in cfg["profile"]["min"]:
+            profile.set_shape(name, *(tuple(cfg["profile"][k][name]) for k in ("min", "opt", "max")))
+        config.add_optimization_profile(profile)
     if args.dla_core is not None:
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = args.dla_core
