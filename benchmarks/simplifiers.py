@@ -34,7 +34,7 @@ def main():
     import torch
 
     from rtdetr_edge.export.check import graph_facts
-    from rtdetr_edge.export.onnx import RawOutputs, _simplified, export_onnx
+    from rtdetr_edge.export.onnx import _simplified, export_onnx
     from rtdetr_edge.model.checkpoint import load_model
     from rtdetr_edge.model.postprocess import DeployModel
     from rtdetr_edge.sysinfo import cpu_info

@@ -87,14 +87,8 @@ def benchmark(models, runs=30, warmup=3, threads=None, batch=1, progress=None) -
 
 def write_report(report, folder) -> dict:
     """benchmark.json, benchmark.md and benchmark.png in `folder`."""
-    import json
+    from .fsutil import write_report_files
 
-    from .fsutil import atomic_path, atomic_write_text
-
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"--out {folder}: exists and is not a folder")
-    atomic_write_text(folder / "benchmark.json", json.dumps(report, indent=2))
     cpu = report["cpu"]
     lines = ["# Benchmark", "", f"CPU: {cpu['model']} ({cpu['machine']}, {cpu['cores']} cores; "
              f"{', '.join(cpu['features']) or 'no SIMD flags read'}); batch {report['batch']}, "
@@ -104,10 +98,7 @@ def write_report(report, folder) -> dict:
     for e in report["models"]:
         lines.append(f"| {e['name']} | {e['ran']} | {e['p50_ms']:.1f} | {e['p90_ms']:.1f} | {e['p99_ms']:.1f} | "
                      f"{e['fps']:.1f} | {e['memory_mb']:.0f} | {e['speedup_vs_first']:.2f}x |")
-    atomic_write_text(folder / "benchmark.md", "\n".join(lines) + "\n")
-    with atomic_path(folder / "benchmark.png", suffix=".png") as tmp:
-        _chart(report, tmp)
-    return {k: folder / f"benchmark.{k}" for k in ("json", "md", "png")}
+    return write_report_files(folder, "benchmark", report, "\n".join(lines) + "\n", _chart, option="--out")
 
 
 def _chart(report, path):

@@ -124,3 +124,18 @@ def atomic_dir(out, force=False):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_report_files(folder, stem, report: dict, markdown: str, chart, option="--report") -> dict:
+    """A report as STEM.json, STEM.md and STEM.png (drawn by `chart(report, path)`) in `folder`, each
+    written atomically; returns their paths. A `folder` that is a file is the user's mistake (`option`)."""
+    import json
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{option} {folder}: exists and is not a folder")
+    atomic_write_text(folder / f"{stem}.json", json.dumps(report, indent=2))
+    atomic_write_text(folder / f"{stem}.md", markdown)
+    with atomic_path(folder / f"{stem}.png", suffix=".png") as tmp:
+        chart(report, tmp)
+    return {k: folder / f"{stem}.{k}" for k in ("json", "md", "png")}

@@ -17,7 +17,6 @@ A tolerance broken -> exit code 1. Without --weights the bundle's stored golden 
 reference (re-verification on the device, where PyTorch may be absent).
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -159,12 +158,8 @@ def artifact_name(a):
 
 def write_report(report, folder) -> dict:
     """parity.json, parity.md and parity.png in `folder`; returns their paths."""
-    from .fsutil import atomic_path, atomic_write_text
+    from .fsutil import write_report_files
 
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"--report {folder}: exists and is not a folder")
-    atomic_write_text(folder / "parity.json", json.dumps(report, indent=2))
     cols = [c for c in COLUMNS if any(c[0] in a["metrics"] for a in report["artifacts"])]
     lines = ["# Parity report", "", f"Reference: {report['weights'] or 'golden outputs stored in each bundle'}"
              + (f"; dataset {report['data']}" if report["data"] else ""), "",
@@ -175,10 +170,7 @@ def write_report(report, folder) -> dict:
         cells = " | ".join(fmt_metric(a["metrics"], k, f) for k, _, f in cols)
         lines.append(f"| {artifact_name(a)} | {cells} | {result} |")
     lines += ["", "Tolerances per artifact are in parity.json (defaults per precision, overridable with --tol)."]
-    atomic_write_text(folder / "parity.md", "\n".join(lines) + "\n")
-    with atomic_path(folder / "parity.png", suffix=".png") as tmp:
-        _chart(report, tmp)
-    return {k: folder / f"parity.{k}" for k in ("json", "md", "png")}
+    return write_report_files(folder, "parity", report, "\n".join(lines) + "\n", _chart)
 
 
 def _chart(report, path):

@@ -14,6 +14,7 @@ implies). Every file is parsed into a typed model; a wrong key, type or value is
 and the key (UserError, exit 2). Device side: pydantic and PyYAML only, no PyTorch.
 """
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional, Union
@@ -130,20 +131,17 @@ def _where(loc) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def _error_line(path, e) -> str:
+def _error_line(path, e, kind) -> str:
     """pydantic's first error as one line: FILE: KEY: what is wrong (what is allowed)."""
     first = e.errors()[0]
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
-        fields = models()[_KIND_OF.get(str(path), "recipe")].model_fields
+        fields = models()[kind].model_fields
         msg = f"unknown key (known: {', '.join(fields)})"
     elif first["type"] == "missing":
         msg = "missing (required)"
     more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
     return f"{path}: {_where(first['loc'])}: {msg}{more}"
-
-
-_KIND_OF = {}
 
 
 def parse(path, kind=None):
@@ -169,11 +167,10 @@ def parse(path, kind=None):
         raise UserError(f"{path}: kind: must be one of device, recipe, runtime (got {found!r})")
     if kind is not None and found != kind:
         raise UserError(f"{path}: kind: expected {kind}, got {found}")
-    _KIND_OF[str(path)] = found
     try:
         return models()[found].model_validate(data)
     except ValidationError as e:
-        raise UserError(_error_line(path, e)) from None
+        raise UserError(_error_line(path, e, found)) from None
 
 
 def data_dir(name) -> Path:
@@ -257,7 +254,9 @@ class Target:
                 "max_opset": r.max_opset, "dla_cores": d.dla_cores, "memory_gb": d.memory_gb}
 
 
+@functools.lru_cache(maxsize=None)
 def _aliases() -> dict:
+    """alias -> recipe name over the shipped recipes (read once per process)."""
     out = {}
     for name, path in _shipped("recipes").items():
         for alias in parse(path, "recipe").aliases:

@@ -44,24 +44,10 @@ def read_outputs(path) -> dict:
             "scores": out["scores"].astype(np.float32)}
 
 
-def _runtime(bundle, manifest, kind, engine=None, **options):
-    """The runtime of the bundle's artifact of `kind` (or of `engine`), without re-checking hashes (verify
-    reports them itself)."""
-    from .bundle import artifact
-    from .runtime.base import BACKEND_BY_SUFFIX, backend_class
-
-    path = Path(engine) if engine else Path(bundle) / artifact(manifest, kind)["file"]
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    backend = BACKEND_BY_SUFFIX.get(path.suffix.lower())
-    if backend is None:
-        raise UserError(f"{path}: unknown model format (known: {', '.join(sorted(BACKEND_BY_SUFFIX))})")
-    return backend_class(backend)(path, manifest, **options)
-
-
 def verify(bundle, engine=None, outputs=None, tolerances=None) -> dict:
     """Verify one bundle on this machine; returns the report with `ok`."""
     from .bundle import artifact, golden_inputs, load_golden, problems, read_manifest
+    from .runtime.base import load_runtime
 
     bundle = Path(bundle)
     if not bundle.is_dir():
@@ -86,13 +72,13 @@ def verify(bundle, engine=None, outputs=None, tolerances=None) -> dict:
     if outputs is not None:
         art = read_outputs(outputs)
     else:
-        runtime = _runtime(bundle, manifest, "model", engine)
+        runtime = load_runtime(engine or bundle, verify_files=False)
         if hasattr(runtime, "effective_precision"):
             report["runtime_precision"] = runtime.effective_precision
         labels, boxes, scores = runtime.infer(x, sizes)
         art = {"labels": labels, "boxes": boxes, "scores": scores}
         if engine is None and artifact(manifest, "raw") is not None and "raw_scores" in golden:
-            raw_scores, raw_boxes = _runtime(bundle, manifest, "raw").infer(x)
+            raw_scores, raw_boxes = load_runtime(bundle, kind="raw", verify_files=False).infer(x)
             metrics.update(compare_raw(golden["raw_scores"], golden["raw_boxes"], raw_scores, raw_boxes))
     n = len(golden["scores"])
     if any(len(art[k]) < n for k in OUTPUT_NAMES):

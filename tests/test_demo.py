@@ -3,7 +3,6 @@ drops and comes back; a soak with flat memory; a folder; bad sources."""
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +16,19 @@ import pytest
 CLI = [sys.executable, "-m", "rtdetr_edge.cli"]
 HERE = Path(__file__).parent
 SYSTEM_PY = "/usr/bin/python3"  # Debian's Python with GStreamer's RTSP server bindings (.ci/run installs them)
+
+
+def read_frames(path) -> list:
+    """Every frame of a video file, BGR."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            return frames
+        frames.append(frame)
 
 
 def iou(a, b):
@@ -66,13 +78,7 @@ def test_a_video_through_the_demo_headless(shapes_video, shapes_onnx, tmp_path):
     assert r.returncode == 0 and "end of source" in r.stdout and "Traceback" not in r.stderr, r.stdout + r.stderr
     lines = [json.loads(line) for line in js.read_text().splitlines()]
     assert [d["frame"] for d in lines] == list(range(30))  # frames out = frames in, in order
-    cap = cv2.VideoCapture(str(out))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
+    frames = read_frames(out)
     assert len(frames) == 30 and frames[0].shape == (320, 320, 3)  # the saved video plays, every frame
     found = total = 0
     for frame, dets, boxes in zip(frames, lines, truth):
@@ -143,13 +149,7 @@ def test_a_real_rtsp_stream_that_drops_and_comes_back(shapes_video, shapes_onnx,
 
     short, _, _ = shapes_video
     video = tmp_path / "long.avi"  # 30 s at 10 fps: the server streams it once, no end during the test
-    cap = cv2.VideoCapture(str(short))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
+    frames = read_frames(short)
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (320, 320))
     for i in range(300):
         writer.write(frames[i % len(frames)])
@@ -205,13 +205,7 @@ def test_soak_memory_stays_flat(shapes_video, bundles, tmp_path):
 
     video, _, _ = shapes_video
     long = tmp_path / "long.avi"
-    cap = cv2.VideoCapture(str(video))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.resize(f, (96, 96)))
+    frames = [cv2.resize(f, (96, 96)) for f in read_frames(video)]
     writer = cv2.VideoWriter(str(long), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (96, 96))
     for i in range(2000):
         writer.write(frames[i % len(frames)])

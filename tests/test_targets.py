@@ -98,7 +98,7 @@ def test_a_broken_file_is_one_line_naming_file_and_key(case, name, text, needles
 
 
 def test_a_broken_runtime_file_is_one_line(tmp_path):
-    rt = _write(tmp_path, "my-trt.yaml", GOOD_RUNTIME.replace("version: '8.6.1'\n", "").replace("[fp32]", "[fp32, half]"))
+    _write(tmp_path, "my-trt.yaml", GOOD_RUNTIME.replace("version: '8.6.1'\n", "").replace("[fp32]", "[fp32, half]"))
     dev = _write(tmp_path, "d.yaml", GOOD_DEVICE.replace("tflite-xnnpack", "./my-trt.yaml"))
     one_line_error(run("targets", dev), "my-trt.yaml", "missing")
 

@@ -94,7 +94,7 @@ def build_script(target, onnx_file, fp32_layers, imgsz=None, dynamic=False) -> s
             'TRTEXEC="${TRTEXEC:-$(command -v trtexec || echo /usr/src/tensorrt/bin/trtexec)}"']
     if needs_python_builder(target, fp32_layers):
         body = [f"# trtexec {r.version} cannot pin layer precisions (no --layerPrecisions), and the written-out",
-                f"# LayerNorm must stay FP32 under FP16: the Python builder does the same build with that guard.",
+                "# LayerNorm must stay FP32 under FP16: the Python builder does the same build with that guard.",
                 'exec python3 build_engine.py "$@"']
     else:
         cmd = trtexec_command(target, onnx_file, fp32_layers, imgsz, dynamic)

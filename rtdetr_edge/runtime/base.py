@@ -93,15 +93,17 @@ def backend_class(name: str):
     return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
 
 
-def load_runtime(bundle_or_file, backend=None, kind="model", **options) -> Runtime:
+def load_runtime(bundle_or_file, backend=None, kind="model", verify_files=True, **options) -> Runtime:
     """A bundle folder (verified against its manifest first) or a bare model file; the backend follows
-    from the file's suffix. `kind` picks a bundle's artifact: 'model' (shipped) or 'raw' (before top-k)."""
-    from ..bundle import artifact as artifact_entry, open_bundle
+    from the file's suffix. `kind` picks a bundle's artifact: 'model' (shipped) or 'raw' (before top-k).
+    verify_files=False reads the manifest without checking the files' hashes (`verify` reports them itself)."""
+    from ..bundle import artifact as artifact_entry, open_bundle, read_manifest
 
     path = Path(bundle_or_file)
     manifest = None
+    read = open_bundle if verify_files else read_manifest
     if path.is_dir():
-        manifest = open_bundle(path)
+        manifest = read(path)
         entry = artifact_entry(manifest, kind)
         if entry is None:
             raise UserError(f"{path}: the bundle has no {kind!r} artifact (export it again with this version)")
@@ -109,7 +111,7 @@ def load_runtime(bundle_or_file, backend=None, kind="model", **options) -> Runti
     elif path.is_file():
         artifact = path
         if (path.parent / "manifest.json").is_file() and path.suffix.lower() not in (".pt", ".pth"):
-            manifest = open_bundle(path.parent)  # a file of a bundle: verified like the bundle
+            manifest = read(path.parent)  # a file of a bundle: verified like the bundle
     elif path.exists():
         raise UserError(f"{path}: not a bundle folder or a model file")
     else:
