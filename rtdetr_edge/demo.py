@@ -24,7 +24,6 @@ import numpy as np
 from .errors import UserError
 
 LIVE = ("camera", "stream", "csi")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def parse_source(spec: str) -> tuple:
@@ -105,9 +104,9 @@ class FrameSource:
             raise UserError("--source csi://: this OpenCV has no GStreamer (pip's wheels do not); on a Jetson use the "
                             "system OpenCV: sudo apt install python3-opencv, and a venv with --system-site-packages")
         if self.kind == "folder":
-            self._files = sorted(p for p in Path(self.target).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not self._files:
-                raise UserError(f"--source {self.target}: no images in this folder")
+            from .preprocess import list_images
+
+            self._files = list_images(self.target)
         else:
             self._cap = self._open()
             if self._cap is None:
