@@ -181,8 +181,9 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
                                                            "@jp5.1, jetson, cpu) or a YAML file; its recipe fills "
                                                            "what you do not give (see `rtdetr-edge targets`)"),
            format: Optional[str] = typer.Option(None, "--format", help="onnx, openvino or tflite [default: onnx]"),
-           precision: Optional[str] = typer.Option(None, help="fp32 or fp16 (what the format offers) "
-                                                              "[default: fp32]"),
+           precision: Optional[str] = typer.Option(None, help="fp32, fp16 or int8 (what the format offers) "
+                                                              "[default: fp32]; int8 from a QAT checkpoint, or "
+                                                              "post-training from an FP32 one with --calib"),
            imgsz: Optional[str] = typer.Option(None, help=IMGSZ_HELP + " (default: the checkpoint's)"),
            batch: Optional[int] = typer.Option(None, help="fixed batch size [default: 1]"),
            dynamic_batch: Optional[bool] = typer.Option(None, "--dynamic-batch", help="any batch size "
@@ -193,7 +194,15 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
            simplifier: Optional[str] = typer.Option(None, help="onnxslim, onnxsim or none [default: onnxslim]; kept "
                                                                "only when outputs stay the same"),
            out: Optional[Path] = typer.Option(None, help="bundle folder to create (default: exports/NAME)"),
-           force: bool = typer.Option(False, help="replace an existing bundle folder (never anything else)")):
+           force: bool = typer.Option(False, help="replace an existing bundle folder (never anything else)"),
+           calib: Optional[str] = typer.Option(None, help="int8: calibration list (calib/NAME, .txt, .yaml, folder): "
+                                                          "post-training quantization of an FP32 checkpoint, and "
+                                                          "the ranges of the u8s8 and static forms"),
+           policy: Optional[str] = typer.Option(None, help="int8 from FP32: placement policy (recipes/policies/) "
+                                                           "[default: the recipe's, else default]"),
+           int8_form: Optional[str] = typer.Option(None, help="int8: s8s8 (Q/DQ, TensorRT/OpenVINO) or u8s8 "
+                                                              "(onnxruntime on x86) for ONNX; static for TFLite "
+                                                              "[default: the target runtime's, else s8s8]")):
     """Export a checkpoint to a bundle: artifact + raw twin + manifest.json + golden data for re-verification.
     With --target: checked against the device's runtime, and engine build files for TensorRT."""
     from rich.status import Status
@@ -202,10 +211,11 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
 
     given = {"weights": str(weights), "format": format, "precision": precision, "imgsz": imgsz, "batch": batch,
              "dynamic_batch": dynamic_batch, "sampling": sampling, "opset": opset, "simplifier": simplifier,
-             "out": str(out) if out else None, "force": force}
+             "out": str(out) if out else None, "force": force, "calib": calib, "policy": policy,
+             "int8_form": int8_form}
     resolved = None
     if target is not None:
-        from .targets import resolve
+        from .targets import check_target, resolve
 
         resolved = resolve(target)
         recipe = resolved.export_settings()
@@ -214,15 +224,18 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
                     and key not in ("weights", "out", "force"):
                 err.print(f"--{key.replace('_', '-')} {value} overrides the recipe's {recipe[key]} "
                           f"({resolved.recipe_file})", highlight=False, soft_wrap=True)
-        if precision is not None and resolved.runtime.runtime == "tensorrt":
+        if precision not in (None, "int8") and resolved.runtime.runtime == "tensorrt":
             raise UserError(f"--precision: a TensorRT target exports an FP32 ONNX and builds the engine's precision "
-                            f"on the device ({resolved.precision}, from the recipe); write your own recipe to change it")
+                            f"on the device ({resolved.precision}, from the recipe); --precision int8 exports a "
+                            f"Q/DQ ONNX for an INT8 engine; write your own recipe for anything else")
+        if precision is not None:
+            check_target(resolved, dict(resolved.settings, precision=precision), graph_checked=True)
+            resolved.settings["precision"] = precision
+            recipe = resolved.export_settings()
         if dynamic_batch:
             recipe["batch"] = None
         if batch is not None:
             recipe["dynamic_batch"] = None
-        from .targets import check_target
-
         merged = dict(resolved.settings, **{k: v for k, v in given.items() if v is not None and k in
                                             ("format", "sampling", "opset")})
         if dynamic_batch:
@@ -516,6 +529,15 @@ def train(data: Optional[Path] = typer.Option(None, help="COCO folder: annotatio
     trainer = Trainer(cfg)
     if trainer.epoch >= cfg.epochs:
         raise UserError(f"{out}/last.pt already finished {trainer.epoch} epochs; raise --epochs to train more")
+    _fit_with_progress(trainer, cfg)
+    if trainer.rank == 0:
+        console.print(f"run folder {out}: last.pt, best.pt (AP {trainer.best_ap:.3f}), metrics.csv, metrics.png")
+
+
+def _fit_with_progress(trainer, cfg):
+    """trainer.fit with a progress bar per epoch and one line per evaluation (training and QAT)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     quiet = trainer.rank != 0
     columns = [TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("{task.fields[losses]}"), TextColumn("{task.fields[speed]}"), TimeElapsedColumn(),
@@ -529,15 +551,106 @@ def train(data: Optional[Path] = typer.Option(None, help="COCO folder: annotatio
                             speed=f"{speed:.1f} img/s")
 
         def on_epoch(row, metrics):
+            ap = f"AP {metrics['AP']:.3f} AP50 {metrics['AP50']:.3f} AP75 {metrics['AP75']:.3f}"
+            if "train_loss" not in row:  # QAT's evaluation of the calibrated model before any step
+                progress.console.print(f"calibrated INT8 before fine-tuning (the PTQ baseline): {ap}", highlight=False)
+                return
             progress.console.print(
                 f"epoch {row['epoch']}/{cfg.epochs}: loss {row['train_loss']:.3f}, {row['train_images_per_s']:.2f} "
-                f"img/s, AP {metrics['AP']:.3f} AP50 {metrics['AP50']:.3f} AP75 {metrics['AP75']:.3f} "
-                f"({row['minutes']:.1f} min)", highlight=False)
+                f"img/s, {ap} ({row['minutes']:.1f} min)", highlight=False)
             progress.reset(task, total=None)
 
         trainer.fit(on_step, on_epoch)
-    if not quiet:
-        console.print(f"run folder {out}: last.pt, best.pt (AP {trainer.best_ap:.3f}), metrics.csv, metrics.png")
+
+
+@app.command()
+@user_errors
+def qat(weights: Optional[Path] = typer.Option(None, help="the trained FP32 checkpoint to fine-tune"),
+        data: Optional[Path] = typer.Option(None, help="COCO folder the model was trained on (train + val splits)"),
+        recipe: Optional[str] = typer.Option(None, help="a target (`rtdetr-edge targets`) or recipe file: its "
+                                                         "quantization policy and calibration list"),
+        policy: Optional[str] = typer.Option(None, help="quantization policy: a name in recipes/policies/ or a "
+                                                         "YAML file (default: the recipe's, else 'default')"),
+        calib: Optional[str] = typer.Option(None, help="calibration list (calib/NAME, .txt, .yaml or a folder; "
+                                                        "default: the recipe's, else shapes-64)"),
+        epochs: int = typer.Option(3, help="fine-tuning epochs"),
+        minutes: Optional[float] = typer.Option(None, help="stop after this many minutes (evaluates first)"),
+        lr: float = typer.Option(1e-5, help="AdamW learning rate (backbone at 0.1x)"),
+        batch: int = typer.Option(4, help="images per batch"),
+        imgsz: Optional[str] = typer.Option(None, help=IMGSZ_HELP + " (default: the checkpoint's)"),
+        distill: bool = typer.Option(True, "--distill/--no-distill",
+                                     help="also match the FP32 model's hybrid-encoder feature maps"),
+        out: Path = typer.Option(Path("runs/qat"), help="run folder (last.pt, best.pt, metrics.csv/png)"),
+        resume: bool = typer.Option(False, help="continue exactly from OUT/last.pt"),
+        workers: int = typer.Option(1, help="data loader worker processes"),
+        seed: int = typer.Option(0, help="random seed"),
+        sensitivity: bool = typer.Option(False, help="instead of training: quantize one group at a time and "
+                                                      "write a ranked table and a suggested policy to OUT"),
+        max_images: Optional[int] = typer.Option(None, help="--sensitivity: validation images used for AP")):
+    """Quantization-aware fine-tuning (INT8 fake-quant from nvidia-modelopt) of a trained FP32 checkpoint;
+    the result exports with `export --precision int8`."""
+    for option, value, low, low_open in [("--epochs", epochs, 1, False), ("--batch", batch, 1, False),
+                                         ("--lr", lr, 0, True), ("--workers", workers, 0, False),
+                                         ("--minutes", minutes, 0, True), ("--max-images", max_images, 1, False)]:
+        check_number(option, value, low, low_open=low_open)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    if not data:
+        raise UserError("--data is required (the COCO folder the model was trained on)")
+    if not weights and not resume:
+        raise UserError("--weights is required: QAT fine-tunes a trained FP32 checkpoint")
+    from .quant.calib import load_calib
+    from .quant.policy import load_policy
+
+    settings = _recipe_quant_settings(recipe)
+    policy = policy or settings.get("policy") or "default"
+    calib = calib or settings.get("calib") or "shapes-64"
+    load_policy(policy)  # a bad policy or list is one line before any work
+    calib_list = load_calib(calib)
+    if sensitivity:
+        from rich.progress import Progress
+
+        from .quant.sensitivity import print_table, scan, write_report
+
+        with Progress(console=err, transient=True) as progress:
+            report = scan(weights, data, calib_list, imgsz=imgsz, max_images=max_images, progress=progress)
+        files = write_report(report, out)
+        print_table(report, console)
+        console.print(f"report: {', '.join(str(f) for f in files.values())}")
+        return
+    from .quant.qat import QATConfig, QATTrainer
+
+    cfg = QATConfig(data=str(data), weights=str(weights) if weights else None, epochs=epochs, batch=batch,
+                    imgsz=imgsz or _checkpoint_imgsz(weights or out / "last.pt"), out=str(out), resume=resume, lr=lr,
+                    warmup_iters=50, ema_decay=0.999, ema_warmups=200, workers=workers, strong_aug=False,
+                    time_limit_min=minutes, seed=seed, policy=policy, calib=calib, distill=distill)
+    trainer = QATTrainer(cfg)
+    if trainer.epoch >= cfg.epochs:
+        raise UserError(f"{out}/last.pt already finished {trainer.epoch} epochs; raise --epochs to train more")
+    _fit_with_progress(trainer, cfg)
+    ptq = f"; PTQ baseline AP {trainer.ptq_metrics['AP']:.3f}" if trainer.ptq_metrics else ""
+    console.print(f"run folder {out}: last.pt, best.pt (INT8 fake-quant AP {trainer.best_ap:.3f}{ptq}), "
+                  f"metrics.csv, metrics.png; export with `rtdetr-edge export --weights {out}/best.pt "
+                  f"--precision int8`")
+
+
+def _recipe_quant_settings(recipe) -> dict:
+    """The quantization settings (policy, calib, int8_form) of a target or recipe file, or {}."""
+    if not recipe:
+        return {}
+    from .targets import resolve
+
+    t = resolve(recipe)
+    return {k: t.settings.get(k) for k in ("policy", "calib", "int8_form")}
+
+
+def _checkpoint_imgsz(weights):
+    from .model.checkpoint import read_checkpoint
+
+    if not weights:
+        return (640, 640)
+    _, meta, _ = read_checkpoint(weights)
+    return tuple((meta or {}).get("imgsz") or (640, 640))
 
 
 @app.command("eval")

@@ -32,6 +32,10 @@ DEFAULT_TOLERANCES = {
              "ap_drop_max": 0.002, "queries_swapped_max": 0.05},
     "fp16": {"raw_score_max": 1e-2, "raw_box_max": 1e-2, "topk_score_max": 1e-2, "top100_match_min": 0.95,
              "ap_drop_max": 0.01, "queries_swapped_max": 0.1},
+    # INT8 against the FP32 model (or the fake-quant golden outputs): per-query deviations are those of 8-bit
+    # rounding and say little alone; what must hold is the accuracy (0.3 AP points) and the detections kept
+    "int8": {"raw_score_max": 0.1, "raw_box_max": 0.1, "topk_score_max": 0.25, "top100_match_min": 0.1,
+             "ap_drop_max": 0.003, "queries_swapped_max": 0.5},
 }
 
 

@@ -24,6 +24,8 @@ import numpy as np
 from .compare import check, compare_raw, compare_topk, tolerances_for
 from .errors import UserError
 
+LATENCY_RUNS = 10
+
 
 class _References:
     """PyTorch references for one checkpoint, built once per (input size, sampling) and shared by all
@@ -61,6 +63,10 @@ def _open(bundle, tolerances):
     entry = {"bundle": str(bundle), "format": manifest["format"], "precision": precision,
              "sampling": manifest.get("sampling"), "imgsz": manifest["input"]["imgsz"],
              "batch": manifest["input"]["batch"], "tolerances": tolerances_for(precision, tolerances)}
+    q = manifest.get("quantization")
+    if q:  # which INT8 form was measured, and how its ranges came about
+        entry["int8"] = {"form": q.get("form"), "source": q.get("source"), "policy": q.get("policy", {}).get("name"),
+                         "layers": len(q.get("layers", []))}
     return manifest, entry
 
 
@@ -88,6 +94,21 @@ def _raw_metrics(bundle, manifest, ref, x) -> dict:
         return {}
     raw_scores, raw_boxes = load_runtime(bundle, kind="raw").infer(x)
     return compare_raw(ref["raw_scores"], ref["raw_boxes"], raw_scores, raw_boxes)
+
+
+def _latency_ms(runtime, x, sizes, runs=LATENCY_RUNS) -> float:
+    """Median wall time of one image through the shipped artifact (after 2 warm-up runs). For ratios
+    measured side by side, interleaved, with CPU features: `rtdetr-edge benchmark`."""
+    import time
+
+    for _ in range(2):
+        runtime.infer(x, sizes)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runtime.infer(x, sizes)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
 
 
 def _dataset(data, max_images):
@@ -124,6 +145,7 @@ def parity(models, weights=None, data=None, tolerances=None, max_images=None, pr
             entry["reference"] = "golden outputs stored at export"
         metrics = _raw_metrics(bundle, manifest, ref, x)
         metrics.update(compare_topk(ref, {"labels": labels, "boxes": boxes, "scores": scores}))
+        metrics["latency_ms"] = _latency_ms(runtime, x[:1], sizes[:1])
         if dataset is not None:
             from .cocoeval import evaluate_runtime
 
@@ -144,7 +166,8 @@ def parity(models, weights=None, data=None, tolerances=None, max_images=None, pr
 COLUMNS = [("raw_score_max", "score max (raw)", "{:.2e}"), ("raw_box_max", "box max (raw)", "{:.2e}"),
            ("queries_in_same_order", "same order", "{:.2f}"), ("queries_swapped", "swapped", "{:.3f}"), ("topk_score_max", "score max (top-k)", "{:.2e}"),
            ("top100_match", "top-100 match", "{:.3f}"), ("matched_box_px_max", "box px max", "{:.2e}"),
-           ("AP", "AP", "{:.4f}"), ("torch_AP", "AP torch", "{:.4f}"), ("ap_drop", "AP drop", "{:+.4f}")]
+           ("AP", "AP", "{:.4f}"), ("AP50", "AP50", "{:.4f}"), ("torch_AP", "AP torch", "{:.4f}"),
+           ("ap_drop", "AP drop", "{:+.4f}"), ("latency_ms", "latency ms", "{:.1f}")]
 
 
 def fmt_metric(metrics, key, fmt):
@@ -153,7 +176,10 @@ def fmt_metric(metrics, key, fmt):
 
 
 def artifact_name(a):
-    return f"{a['format']} {a['precision']} {a['sampling']} {a['imgsz'][0]}x{a['imgsz'][1]} b{a['batch']}"
+    precision = a["precision"]
+    if a.get("int8"):  # e.g. "int8 s8s8 QAT"
+        precision += f" {a['int8']['form']} {str(a['int8']['source']).upper()}"
+    return f"{a['format']} {precision} {a['sampling']} {a['imgsz'][0]}x{a['imgsz'][1]} b{a['batch']}"
 
 
 def write_report(report, folder) -> dict:

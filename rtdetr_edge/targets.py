@@ -27,6 +27,7 @@ FORMATS = ("onnx", "openvino", "tflite")
 SAMPLINGS = ("grid_sample", "gather", "discrete")
 GUARDS = ("no_tf32", "layernorm_fp32", "graph_check")
 SIMPLIFIERS = ("onnxslim", "onnxsim", "none")
+INT8_FORMS = ("s8s8", "u8s8", "static")
 # what each runtime family reads, for a device file used alone as a target
 RUNTIME_FORMAT = {"tensorrt": "onnx", "onnxruntime": "onnx", "openvino": "openvino", "tflite": "tflite"}
 
@@ -63,6 +64,7 @@ def _models():
         topk_k_initializer: bool = False
         topk_k_max: Optional[int] = None
         reduce_axes_initializer: bool = False
+        int8_form: Optional[Literal[INT8_FORMS]] = None  # the INT8 artifact this runtime runs fastest
         trtexec: Optional[Trtexec] = None
         notes: list[str] = []
 
@@ -104,6 +106,10 @@ def _models():
         workspace_mb: Optional[int] = Field(None, ge=64)
         dla: Optional[bool] = None
         tolerances: Optional[dict[str, float]] = None
+        # INT8: the placement policy (recipes/policies/), the calibration list (calib/), the artifact form
+        policy: Optional[str] = None
+        calib: Optional[str] = None
+        int8_form: Optional[Literal[INT8_FORMS]] = None
 
     class Recipe(Settings):
         kind: Literal["recipe"]
@@ -231,12 +237,15 @@ class Target:
         """The recipe as ExportConfig fields (the artifact: TensorRT gets an FP32 ONNX and builds its own
         precision on the device)."""
         s = self.settings
-        artifact_precision = "fp32" if self.runtime.runtime == "tensorrt" else s["precision"]
+        # TensorRT builds FP16 itself from an FP32 ONNX; INT8 it takes as a Q/DQ ONNX (explicit quantization)
+        artifact_precision = "fp32" if self.runtime.runtime == "tensorrt" and s["precision"] != "int8" \
+            else s["precision"]
         batch = s.get("batch")
         return {"format": s["format"], "precision": artifact_precision, "sampling": s["sampling"],
                 "opset": s["opset"], "imgsz": s.get("imgsz"), "simplifier": s.get("simplifier"),
                 "batch": None if batch in (None, "dynamic") else batch,
-                "dynamic_batch": True if batch == "dynamic" else None}
+                "dynamic_batch": True if batch == "dynamic" else None, "policy": s.get("policy"),
+                "calib": s.get("calib"), "int8_form": s.get("int8_form") or self.runtime.int8_form}
 
     def tolerances(self):
         from .compare import tolerances_for
@@ -351,9 +360,11 @@ def check_target(t: Target, settings=None, graph_checked=False):
         both = [p for p in d.precisions if p in r.precisions]
         raise UserError(f"{where}: precision: {s['precision']} is not available on {d.name} with {r.name} "
                         f"(available: {', '.join(both)})")
-    if s["precision"] == "int8":
-        raise UserError(f"{where}: precision: int8 needs quantization-aware training, which this version does "
-                        f"not offer yet; use fp16 or fp32")
+    if s["precision"] == "int8" and not r.int8_form:
+        raise UserError(f"{where}: precision: {r.name} states no INT8 artifact form (int8_form)")
+    if s.get("int8_form") and r.int8_form and s["int8_form"] != r.int8_form and \
+            not (r.runtime == "openvino" and s["int8_form"] in ("s8s8", "u8s8")):
+        raise UserError(f"{where}: int8_form: {r.name} runs the {r.int8_form} form, not {s['int8_form']}")
     if s["precision"] == "bf16":
         raise UserError(f"{where}: precision: bf16 is a runtime choice of the CPU, not an export precision; use "
                         f"fp32 (the bundle records what the CPU ran)")

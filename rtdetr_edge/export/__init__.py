@@ -34,17 +34,18 @@ class Format:
 
 
 FORMATS = {
-    "onnx": Format("onnx", "model.onnx", ("fp32",), SAMPLINGS, "grid_sample", True,
+    "onnx": Format("onnx", "model.onnx", ("fp32", "int8"), SAMPLINGS, "grid_sample", True,
                    ("onnx", "onnxruntime", "onnxslim"),
                    {"fp16": "ONNX FP16 is not offered: onnxconverter-common wrote graphs onnxruntime rejects (mixed "
                             "float16/float types); export FP32 ONNX and let the runtime choose FP16 (trtexec "
                             "--fp16), or use --format openvino/tflite --precision fp16"}),
-    "openvino": Format("openvino", "model.xml", ("fp32", "fp16"), SAMPLINGS, "grid_sample", True,
+    "openvino": Format("openvino", "model.xml", ("fp32", "fp16", "int8"), SAMPLINGS, "grid_sample", True,
                        ("onnx", "openvino")),
     # TFLite has no GridSample op: the gather sampler gives the same bilinear numbers
-    "tflite": Format("tflite", "model.tflite", ("fp32", "fp16"), SAMPLINGS, "gather", False,
+    "tflite": Format("tflite", "model.tflite", ("fp32", "fp16", "int8"), SAMPLINGS, "gather", False,
                      ("litert-torch", "ai-edge-litert")),
 }
+INT8_GOLDEN = 8  # golden images in an INT8 bundle (one per batch otherwise)
 RAW_DIR = "raw"  # the raw twin (outputs before top-k) lives in raw/ with the same file name
 
 
@@ -74,6 +75,10 @@ class ExportConfig:
     simplifier: str = "onnxslim"  # onnxslim, onnxsim or none; a result is kept only if outputs stay the same
     out: Optional[str] = None  # None: exports/VARIANT_HxW_FORMAT_PRECISION
     force: bool = False
+    # INT8 (export/int8.py): the placement policy for PTQ, the calibration list, the artifact form
+    policy: Optional[str] = None
+    calib: Optional[str] = None
+    int8_form: Optional[str] = None
 
     @classmethod
     def resolve(cls, **layers) -> tuple:
@@ -117,6 +122,15 @@ class ExportConfig:
             raise UserError(f"--simplifier must be one of {', '.join(SIMPLIFIERS)}, got {self.simplifier!r}")
         if self.imgsz is not None:
             self.imgsz = parse_imgsz(self.imgsz)
+        if self.precision == "int8":
+            from .int8 import check_form
+
+            self.int8_form = check_form(self.format, self.int8_form)
+            if self.format == "onnx" and self.opset < 13:
+                raise UserError("--precision int8 needs ONNX opset 13 or newer (per-channel Q/DQ)")
+        elif self.int8_form or self.calib:
+            option = "--int8-form" if self.int8_form else "--calib"
+            raise UserError(f"{option} goes with --precision int8")
         return self
 
 
@@ -141,6 +155,10 @@ def write_artifact(model, cfg: ExportConfig, folder, raw=False) -> dict:
     example = (x,) if raw else (x, sizes)
     path = Path(folder) / FORMATS[cfg.format].artifact
     path.parent.mkdir(parents=True, exist_ok=True)
+    if cfg.precision == "int8":
+        from .int8 import write
+
+        return write(module, model, path, example, cfg, raw=raw)
     return writer(cfg.format)(module, path, example, cfg, raw=raw)
 
 
@@ -168,6 +186,16 @@ def export(weights=None, format=None, *, cfg: ExportConfig = None, target=None, 
         raise UserError("--weights is required")
     fmt = FORMATS[cfg.format]
     model = load_model(cfg.weights, imgsz=cfg.imgsz, sampling=cfg.sampling).deploy()
+    if cfg.precision == "int8":
+        from .int8 import prepare_model
+
+        model = prepare_model(model, cfg)
+    elif getattr(model, "quant", None):
+        log.warning("%s is a QAT (INT8 fake-quant) checkpoint exported at %s: the quantizers are left out, the "
+                    "QAT-trained weights run in float", cfg.weights, cfg.precision)
+        from ..quant.fakequant import disable_quantizers
+
+        disable_quantizers(model)
     imgsz = model.imgsz
     if target is not None and target.recipe.variant != model.variant:
         log.info("the recipe %s was sized for %s; exporting %s as given", target.name, target.recipe.variant,
@@ -178,6 +206,9 @@ def export(weights=None, format=None, *, cfg: ExportConfig = None, target=None, 
         facts = write_artifact(model, cfg, tmp)
         raw_facts = write_artifact(model, cfg, tmp / RAW_DIR, raw=True)
         n = 2 if cfg.dynamic_batch else cfg.batch
+        if cfg.precision == "int8" and not (target and target.runtime.runtime == "tensorrt"):
+            # INT8 parity wants more evidence than one image (trtexec's golden inputs stay one batch)
+            n = max(n, INT8_GOLDEN)
         images, sizes = golden_images(imgsz, n)
         golden = golden_outputs(model, images, sizes)
         np.savez_compressed(tmp / GOLDEN, **golden)
@@ -200,6 +231,8 @@ def export(weights=None, format=None, *, cfg: ExportConfig = None, target=None, 
             "preprocessing": PREPROCESSING, "converter": facts, "golden": GOLDEN,
             "versions": versions(*fmt.packages),
         }
+        if cfg.precision == "int8":
+            manifest["quantization"] = {"form": cfg.int8_form, **model.quant}
         if target is not None:
             manifest["target"] = _apply_target(tmp, model, target, cfg, manifest, golden)
         write_manifest(tmp, manifest)

@@ -69,11 +69,13 @@ def trtexec_command(target, onnx_file, fp32_layers, imgsz=None, dynamic=False) -
     if dynamic:  # all three, or TensorRT refuses the profile
         for k, shapes in shape_profile(imgsz).items():
             cmd.append(f"--{k}Shapes=" + ",".join(f"{n}:{'x'.join(map(str, d))}" for n, d in shapes.items()))
-    if target.precision == "fp16":
+    if target.precision in ("fp16", "int8"):  # INT8: a Q/DQ ONNX; layers outside the Q/DQ pairs run FP16
         cmd.append("--fp16")
+    if target.precision == "int8":
+        cmd.append("--int8")
     if target.device.tf32 and "no_tf32" in target.guards and flags.no_tf32:
         cmd.append(flags.no_tf32)
-    if fp32_layers and target.precision == "fp16":
+    if fp32_layers and target.precision in ("fp16", "int8"):
         spec = ",".join(f"{n}:fp32" for n in fp32_layers)
         cmd += flags.layer_precisions.format(spec=spec).split(" ")
     if s.get("dla"):
@@ -82,7 +84,7 @@ def trtexec_command(target, onnx_file, fp32_layers, imgsz=None, dynamic=False) -
 
 
 def needs_python_builder(target, fp32_layers) -> bool:
-    return bool(fp32_layers) and target.precision == "fp16" and target.runtime.trtexec.layer_precisions is None
+    return bool(fp32_layers) and target.precision in ("fp16", "int8") and target.runtime.trtexec.layer_precisions is None
 
 
 def build_script(target, onnx_file, fp32_layers, imgsz=None, dynamic=False) -> str:

@@ -22,7 +22,7 @@ def write(module, path, example_inputs, cfg, raw=False) -> dict:
 def export_openvino(onnx_path, xml_path, precision="fp32") -> dict:
     import openvino as ov
 
-    if precision not in ("fp32", "fp16"):
+    if precision not in ("fp32", "fp16", "int8"):  # int8: a Q/DQ ONNX, read as FakeQuantize (int8 kernels)
         raise ValueError(f"openvino: no writer for precision {precision!r}")
     model = ov.convert_model(str(onnx_path))
     ov.save_model(model, str(xml_path), compress_to_fp16=(precision == "fp16"))

@@ -5,6 +5,7 @@ for the case query is key: one packed q/k projection and no sequence-first trans
 
 from contextlib import contextmanager
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -24,14 +25,40 @@ def explicit_attention(on=True):
         _explicit = before
 
 
+@torch.no_grad()
+def split_in_projection(mha: nn.MultiheadAttention) -> None:
+    """Give the packed input projection two modules of its own, `qk_proj` (E -> 2E) and `v_proj` (E -> E),
+    holding the same numbers (the QAT form): a quantizer placed on modules sees these matmuls, which
+    `F.linear` on slices of `in_proj_weight` hides. State-dict keys become `self_attn.qk_proj.*` and
+    `self_attn.v_proj.*` in place of `self_attn.in_proj_weight/bias`."""
+    if hasattr(mha, "qk_proj"):
+        return
+    e = mha.embed_dim
+    w, b = mha.in_proj_weight, mha.in_proj_bias
+    qk_proj = nn.Linear(e, 2 * e, bias=b is not None).to(w.device, w.dtype)
+    v_proj = nn.Linear(e, e, bias=b is not None).to(w.device, w.dtype)
+    qk_proj.weight.copy_(w[: 2 * e])
+    v_proj.weight.copy_(w[2 * e:])
+    if b is not None:
+        qk_proj.bias.copy_(b[: 2 * e])
+        v_proj.bias.copy_(b[2 * e:])
+    del mha.in_proj_weight, mha.in_proj_bias
+    mha.in_proj_weight = mha.in_proj_bias = None  # nn.MultiheadAttention's own attributes stay defined
+    mha.qk_proj, mha.v_proj = qk_proj, v_proj
+
+
 def self_attention(mha: nn.MultiheadAttention, qk, value, attn_mask=None):
     """qk: (N, L, E) used as query and key; value: (N, L, E); attn_mask: (L, L) bool, True = masked out
     (nn.MultiheadAttention's convention)."""
     e, h = mha.embed_dim, mha.num_heads
-    w, b = mha.in_proj_weight, mha.in_proj_bias
     n, length, _ = qk.shape
-    q, k = F.linear(qk, w[: 2 * e], None if b is None else b[: 2 * e]).split(e, dim=-1)
-    v = F.linear(value, w[2 * e:], None if b is None else b[2 * e:])
+    if hasattr(mha, "qk_proj"):  # the QAT form (split_in_projection)
+        q, k = mha.qk_proj(qk).split(e, dim=-1)
+        v = mha.v_proj(value)
+    else:
+        w, b = mha.in_proj_weight, mha.in_proj_bias
+        q, k = F.linear(qk, w[: 2 * e], None if b is None else b[: 2 * e]).split(e, dim=-1)
+        v = F.linear(value, w[2 * e:], None if b is None else b[2 * e:])
     q, k, v = (t.view(n, length, h, e // h).transpose(1, 2) for t in (q, k, v))
     if _explicit and not mha.training:
         logits = (q @ k.transpose(-2, -1)) * (e // h) ** -0.5

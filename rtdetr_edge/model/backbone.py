@@ -50,6 +50,32 @@ def freeze_batch_norm(module: nn.Module) -> nn.Module:
     return module
 
 
+@torch.no_grad()
+def fold_batch_norm(module: nn.Module) -> int:
+    """Fold every normalisation that follows a conv (a child pair named `conv` + `norm`: ConvNormLayer and
+    the input projections) into the conv's weight and bias, and replace the norm by Identity. The numbers
+    stay the same in eval mode; in training the statistics stay frozen (the QAT form: a quantizer then sees
+    the weights that run on the device, where BatchNorm is folded the same way). Returns the count."""
+    count = 0
+    for m in list(module.modules()):
+        conv, norm = getattr(m, "conv", None), getattr(m, "norm", None)
+        if not isinstance(conv, nn.Conv2d) or not isinstance(norm, (nn.BatchNorm2d, FrozenBatchNorm2d)):
+            continue
+        scale = norm.weight * (norm.running_var + norm.eps).rsqrt()
+        bias = norm.bias - norm.running_mean * scale
+        if conv.bias is not None:
+            bias = bias + conv.bias * scale
+        folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                           conv.dilation, conv.groups, bias=True).to(conv.weight.device, conv.weight.dtype)
+        folded.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
+        folded.bias.copy_(bias)
+        folded.weight.requires_grad_(conv.weight.requires_grad)
+        folded.bias.requires_grad_(conv.weight.requires_grad)
+        m.conv, m.norm = folded, nn.Identity()
+        count += 1
+    return count
+
+
 class ConvNormLayer(nn.Module):
     def __init__(self, ch_in, ch_out, kernel_size, stride, padding=None, bias=False, act=None):
         super().__init__()

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import UserError
 from .backbone import RESNET_DEPTHS
-from .rtdetr import RTDETR, build_model
+from .rtdetr import FORMS, RTDETR, build_model
 from .variants import VARIANTS, parse_imgsz
 
 log = logging.getLogger("rtdetr_edge")
@@ -177,6 +177,7 @@ def _load_model(weights, state, meta, variant, num_classes, imgsz, sampling):
     class_names = meta.get("class_names") if num_classes == ckpt_classes else None
     size = parse_imgsz(imgsz if imgsz is not None else (640, 640))
     model = build_model(variant, num_classes=num_classes, imgsz=size, sampling=sampling, class_names=class_names)
+    prepare_form(model, meta, state)
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise UserError(f"{weights}: non-finite weights (NaN or inf) in {len(bad)} tensors, e.g. {_short(bad, 2)}; "
@@ -186,6 +187,23 @@ def _load_model(weights, state, meta, variant, num_classes, imgsz, sampling):
         log.warning("%s: %d classes in the checkpoint, %d asked for: re-initialised %d class-dependent tensors "
                     "(%s)", weights, ckpt_classes, num_classes, len(reinit), _short(reinit, 3))
     return model.eval()
+
+
+def prepare_form(model: RTDETR, meta: dict, state: dict) -> RTDETR:
+    """Bring a freshly built model to the checkpoint's recorded layout before its weights are loaded: its
+    form (train / deploy / qat: RTDETR.to_form) and, for a quantized checkpoint, its INT8 quantizers (with
+    their ranges from `state`)."""
+    form = meta.get("form", "train")
+    if form not in FORMS:
+        raise UserError(f"metadata 'form' is {form!r}, not one of {', '.join(FORMS)}")
+    model.to_form(form)
+    if meta.get("quant") is not None:
+        if not isinstance(meta["quant"], dict) or form != "qat":
+            raise UserError("metadata 'quant' needs the qat form and a mapping")
+        from ..quant.fakequant import attach
+
+        attach(model, meta["quant"], state)
+    return model
 
 
 def atomic_save(obj, path) -> None:

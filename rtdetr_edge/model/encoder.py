@@ -31,6 +31,8 @@ class RepVggBlock(nn.Module):
 
     @torch.no_grad()
     def convert_to_deploy(self):
+        if not hasattr(self, "conv1"):  # fused already (a deploy- or QAT-form checkpoint)
+            return
         k3, b3 = _fuse_conv_bn(self.conv1)
         k1, b1 = _fuse_conv_bn(self.conv2)
         if not hasattr(self, "conv"):

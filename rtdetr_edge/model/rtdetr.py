@@ -50,14 +50,52 @@ class RTDETR(nn.Module):
     def deploy(self) -> "RTDETR":
         """Eval mode with RepVGG branches fused (denoising and auxiliary outputs are training-only)."""
         self.eval()
-        for m in self.modules():
-            if hasattr(m, "convert_to_deploy"):
-                m.convert_to_deploy()
+        return self.to_form("deploy") if self.form == "train" else self
+
+    @property
+    def form(self) -> str:
+        return getattr(self, "_form", "train")
+
+    def to_form(self, form: str) -> "RTDETR":
+        """Convert the layout in place (the mode stays as it is). Forms, each a superset of the one before:
+        - "train": as built and as the authors publish (RepVGG blocks with two branches, BatchNorm);
+        - "deploy": RepVGG branches fused into one 3x3 conv;
+        - "qat": also BatchNorm folded into the convs (statistics frozen) and self-attention's packed input
+          projection split into `qk_proj`/`v_proj` modules, so module quantizers see every matmul with weights.
+        A checkpoint records its form (meta "form"); loading converts a fresh model to it first."""
+        order = FORMS.index(_check_form(form))
+        if order < FORMS.index(self.form):
+            raise UserError(f"a {self.form}-form model cannot go back to the {form} form")
+        if order >= 1 and self.form == "train":
+            for m in self.modules():
+                if hasattr(m, "convert_to_deploy"):
+                    m.convert_to_deploy()
+        if order >= 2 and self.form != "qat":
+            from .attention import split_in_projection
+            from .backbone import fold_batch_norm
+
+            fold_batch_norm(self)
+            for m in self.modules():
+                if isinstance(m, nn.MultiheadAttention):
+                    split_in_projection(m)
+        self._form = form
         return self
 
     def meta(self) -> dict:
-        return {"variant": self.variant, "num_classes": self.num_classes, "class_names": list(self.class_names),
-                "imgsz": list(self.imgsz), "sampling": self.sampling}
+        meta = {"variant": self.variant, "num_classes": self.num_classes, "class_names": list(self.class_names),
+                "imgsz": list(self.imgsz), "sampling": self.sampling, "form": self.form}
+        if getattr(self, "quant", None) is not None:  # INT8 quantizers (rtdetr_edge.quant.fakequant)
+            meta["quant"] = self.quant
+        return meta
+
+
+FORMS = ("train", "deploy", "qat")
+
+
+def _check_form(form) -> str:
+    if form not in FORMS:
+        raise UserError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
+    return form
 
 
 def build_model(variant: str, num_classes: int = 80, imgsz=640, sampling: str = "grid_sample",

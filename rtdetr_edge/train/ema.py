@@ -22,7 +22,9 @@ class ModelEMA:
         d = self.current_decay()
         state = model.state_dict()
         for k, v in self.module.state_dict().items():
-            if v.dtype.is_floating_point:
+            # INT8 ranges (`*_quantizer._amax`) are copied, never averaged: an averaged range is no range
+            # the model trained under
+            if v.dtype.is_floating_point and "_quantizer." not in k:
                 v.mul_(d).add_(state[k].detach(), alpha=1 - d)
             else:
                 v.copy_(state[k])

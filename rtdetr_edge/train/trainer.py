@@ -82,12 +82,13 @@ class _EpochDataset(torch.utils.data.Dataset):
 
 
 def param_groups(model, lr, weight_decay, backbone_lr_mult):
-    """AdamW groups as released: backbone at lr*mult; no weight decay on norm parameters."""
+    """AdamW groups as released: backbone at lr*mult; no weight decay on norm (or quantizer) parameters."""
     groups = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        is_norm = re.search(r"(norm|bn)", name) is not None
+        # no decay on norms, nor on quantizer parameters (learned ranges, should a quantizer have them)
+        is_norm = re.search(r"(norm|bn|_quantizer\.)", name) is not None
         is_backbone = name.startswith("backbone.")
         key = (is_backbone, is_norm)
         groups.setdefault(key, []).append(p)
@@ -140,15 +141,7 @@ class Trainer:
         if self.rank == 0:
             log.info(self.train_set.report())
             log.info(self.val_set.report())
-        names = self.train_set.class_names
-        self.model = build_model(cfg.model, num_classes=self.train_set.num_classes, imgsz=cfg.imgsz,
-                                 class_names=names)
-        if cfg.weights and not cfg.resume:
-            state, _, _ = read_checkpoint(cfg.weights)
-            reinit = load_state_into(self.model, state, source=str(cfg.weights))
-            if reinit and self.rank == 0:
-                log.warning("%s: re-initialised %d class-dependent tensors for %d classes", cfg.weights,
-                            len(reinit), self.model.num_classes)
+        self.model = self.build_model()
         self.model.to(self.device)
         mult = cfg.backbone_lr_mult if cfg.backbone_lr_mult is not None else (0.1 if cfg.weights else 1.0)
         self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.lr, cfg.weight_decay, mult), lr=cfg.lr,
@@ -174,6 +167,23 @@ class Trainer:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)
+
+    def build_model(self):
+        """The model to train: built from the variant, started from --weights if given (QAT overrides this)."""
+        cfg = self.cfg
+        model = build_model(cfg.model, num_classes=self.train_set.num_classes, imgsz=cfg.imgsz,
+                            class_names=self.train_set.class_names)
+        if cfg.weights and not cfg.resume:
+            state, _, _ = read_checkpoint(cfg.weights)
+            reinit = load_state_into(model, state, source=str(cfg.weights))
+            if reinit and self.rank == 0:
+                log.warning("%s: re-initialised %d class-dependent tensors for %d classes", cfg.weights,
+                            len(reinit), model.num_classes)
+        return model
+
+    def compute_losses(self, images, outputs, targets) -> dict:
+        """The weighted loss terms of one step (QAT adds distillation)."""
+        return self.criterion(outputs, targets)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _state(self):
@@ -257,7 +267,7 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
                 outputs = self.ddp_model(images, targets)
             with torch.autocast(self.device.type, enabled=False):
-                losses = self.criterion(outputs, targets)
+                losses = self.compute_losses(images, outputs, targets)
             loss = sum(losses.values())
             if not torch.isfinite(loss):
                 raise RuntimeError(f"loss is {loss.item()} at epoch {self.epoch}, iteration {i}")
@@ -333,8 +343,9 @@ def plot_history(rows, path):
 
     epochs = [r.get("epochs_seen", r["epoch"]) for r in rows]  # a time-limited run's last epoch is partial
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for key in [k for k in rows[0] if k.startswith("train_loss")]:
-        a.plot(epochs, [r[key] for r in rows], marker="o", label=key[len("train_"):])
+    for key in dict.fromkeys(k for r in rows for k in r if k.startswith("train_loss")):
+        have = [(e, r[key]) for e, r in zip(epochs, rows) if key in r]  # QAT's row 0 is before training
+        a.plot([e for e, _ in have], [v for _, v in have], marker="o", label=key[len("train_"):])
     a.set_xlabel("epochs of training data seen")
     a.set_title("training loss: total, and weighted final-layer terms")
     a.legend()

@@ -24,7 +24,7 @@ def parse_args(cfg):
     p = argparse.ArgumentParser(description="Build a TensorRT engine from this bundle's ONNX")
     p.add_argument("--onnx", default=os.path.join(HERE, cfg["onnx"]))
     p.add_argument("--out", default=os.path.join(HERE, cfg["engine"]))
-    p.add_argument("--precision", default=cfg["precision"], choices=["fp32", "fp16"])
+    p.add_argument("--precision", default=cfg["precision"], choices=["fp32", "fp16", "int8"])
     p.add_argument("--workspace-mb", type=int, default=cfg["workspace_mb"])
     p.add_argument("--dla-core", type=int, default=cfg.get("dla_core"))
     p.add_argument("--allow-tf32", action="store_true", help="leave TF32 on (the recipe turns it off)")
@@ -61,7 +61,9 @@ def main():
     if not args.allow_tf32 and hasattr(trt.BuilderFlag, "TF32"):
         config.clear_flag(trt.BuilderFlag.TF32)
     pinned = 0
-    if args.precision == "fp16":
+    if args.precision == "int8":  # a Q/DQ ONNX (explicit quantization); layers without Q/DQ run FP16
+        config.set_flag(trt.BuilderFlag.INT8)
+    if args.precision in ("fp16", "int8"):
         config.set_flag(trt.BuilderFlag.FP16)
         scopes = cfg.get("fp32_layer_scopes", [])
         if scopes:

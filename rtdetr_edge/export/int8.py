@@ -1,0 +1,226 @@
+"""INT8 artifacts, in the form each runtime runs fastest (measured: docs/int8.md):
+
+- `s8s8` (ONNX for TensorRT and onnxruntime's generic path; OpenVINO IR): modelopt's export of the
+  fake-quant model: Q/DQ pairs, int8, zero point 0, weights per output channel, folded to int8 constants.
+  The numbers are the fake-quant model's.
+- `u8s8` (ONNX for onnxruntime on x86): onnxruntime fuses Q/DQ into int8 kernels only in its own layout
+  (uint8 activations quantized at the outputs of Conv/MatMul/Gemm too). So this form is made by
+  onnxruntime's quantizer (`quantize_static`, QDQ, uint8 activations, int8 per-channel weights, MinMax on
+  the calibration list) from the float graph with the model's weights (the QAT-trained ones for a QAT
+  checkpoint), on exactly the layers the policy quantizes (`nodes_to_quantize`). A plain rewrite of the
+  s8s8 pairs to uint8/zero point 128 runs slower than FP32 (measured), so it is not offered.
+- `static` (TFLite): ai-edge-quantizer's static INT8 (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED; float
+  input and output) on the FP32 .tflite with the model's weights, calibrated on the calibration list.
+
+For u8s8 and static the activation ranges are the runtime quantizer's own, so they differ from the
+fake-quant model's: parity measures what that costs.
+"""
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+log = logging.getLogger("rtdetr_edge")
+
+FORM_OF_FORMAT = {"onnx": "s8s8", "openvino": "s8s8", "tflite": "static"}  # without a target
+FORMS_OF_FORMAT = {"onnx": ("s8s8", "u8s8"), "openvino": ("s8s8",), "tflite": ("static",)}
+TFLITE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def check_form(fmt: str, form) -> str:
+    form = form or FORM_OF_FORMAT[fmt]
+    if form not in FORMS_OF_FORMAT[fmt]:
+        raise UserError(f"--int8-form {form}: {fmt} INT8 comes as {', '.join(FORMS_OF_FORMAT[fmt])}")
+    return form
+
+
+def prepare_model(model, cfg):
+    """The model to export: a QAT checkpoint as loaded (quantizers and ranges from training), or an FP32
+    checkpoint quantized now by calibration (post-training quantization) with the policy. Returns it in
+    eval mode with `model.quant` describing where INT8 went."""
+    from ..quant.calib import load_calib
+    from ..quant.fakequant import quantize
+    from ..quant.policy import load_policy
+
+    if getattr(model, "quant", None):
+        if cfg.policy and load_policy(cfg.policy).groups != model.quant["policy"]["quantize"]:
+            log.warning("the policy %s differs from the one the QAT checkpoint was trained with (%s): the "
+                        "checkpoint's is used", cfg.policy, model.quant["policy"]["name"])
+        return model.eval()
+    if not cfg.calib:
+        raise UserError("--precision int8 from an FP32 checkpoint is post-training quantization: give --calib "
+                        "LIST (e.g. shapes-64, see calib/), or fine-tune with `rtdetr-edge qat` first (better)")
+    calib = load_calib(cfg.calib)
+    quantize(model.eval(), load_policy(cfg.policy or "default"), calib.batches(model.imgsz, 4), source="ptq")
+    model.quant["calib"] = calib.describe()
+    return model.eval()
+
+
+def calibration_inputs(model, cfg, raw):
+    """Feeds for the runtime quantizers (u8s8, static): the export's --calib, else the list the checkpoint
+    was calibrated with, else shapes-64."""
+    from ..quant.calib import load_calib
+
+    spec = cfg.calib or (model.quant.get("calib") or {}).get("list") or "shapes-64"
+    calib = load_calib(spec)
+    h, w = model.imgsz
+    feeds = []
+    for x in calib.batches(model.imgsz, batch=cfg.batch):
+        if len(x) < cfg.batch:
+            continue
+        feeds.append((x,) if raw else (x, np.array([[w, h]] * len(x), np.int64)))
+    if not feeds:
+        raise UserError(f"--calib {spec}: fewer images ({len(calib)}) than the batch ({cfg.batch})")
+    return feeds, calib.describe()
+
+
+def quantized_nodes(graph) -> list:
+    """Names of the Conv/MatMul/Gemm nodes whose weight comes through a DequantizeLinear (possibly via a
+    Transpose): the layers a fake-quant export quantized."""
+    producer = {o: n for n in graph.node for o in n.output}
+
+    def dequantized(name):
+        node = producer.get(name)
+        while node is not None and node.op_type == "Transpose":
+            node = producer.get(node.input[0])
+        return node is not None and node.op_type == "DequantizeLinear"
+
+    return [n.name for n in graph.node if n.op_type in ("Conv", "MatMul", "Gemm") and len(n.input) > 1
+            and dequantized(n.input[1])]
+
+
+def write(module, model, path, example_inputs, cfg, raw=False) -> dict:
+    """Write the INT8 artifact of `module` (DeployModel or RawOutputs around the quantized `model`)."""
+    form = check_form(cfg.format, cfg.int8_form)
+    facts = {"int8_form": form}
+    if cfg.format == "tflite":
+        facts.update(_tflite_static(module, model, path, example_inputs, cfg, raw))
+    elif cfg.format == "openvino":
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx_path = Path(tmp) / "model.onnx"
+            facts.update(_onnx_s8s8(module, onnx_path, example_inputs, cfg, raw))
+            from .openvino import export_openvino
+
+            facts.update(export_openvino(onnx_path, path, "int8"))
+    elif form == "s8s8":
+        facts.update(_onnx_s8s8(module, path, example_inputs, cfg, raw))
+    else:
+        facts.update(_onnx_u8s8(module, model, path, example_inputs, cfg, raw))
+    return facts
+
+
+def _onnx_s8s8(module, path, example_inputs, cfg, raw) -> dict:
+    import onnx
+
+    from .onnx import export_onnx
+    from .qdq import fold_weights, qdq_facts
+
+    facts = export_onnx(module, path, example_inputs, dynamic_batch=cfg.dynamic_batch, raw=raw,
+                        simplifier="none", opset=cfg.opset)
+    graph = onnx.load(str(path))
+    facts["weights_folded"] = fold_weights(graph)
+    onnx.checker.check_model(graph, full_check=True)
+    onnx.save(graph, str(path))
+    facts.update(qdq=qdq_facts(graph), quantizer="nvidia-modelopt fake-quant exported as Q/DQ",
+                 simplify_note="not simplified: a simplifier would fold the int8 weights back to float")
+    return facts
+
+
+def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
+    import onnx
+    import onnxruntime
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from ..quant.fakequant import quantizers_off
+    from .onnx import INPUT_NAMES, export_onnx
+    from .qdq import qdq_facts
+
+    feeds, calib_facts = calibration_inputs(model, cfg, raw)
+    names = INPUT_NAMES[:1] if raw else INPUT_NAMES
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([dict(zip(names, f)) for f in feeds])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # the policy's layers, as the exporter names their nodes: those fed by a dequantized weight in the
+        # fake-quant model's export (node names come from call scopes, not module names)
+        qdq = Path(tmp) / "qdq.onnx"
+        export_onnx(module, qdq, example_inputs, dynamic_batch=cfg.dynamic_batch, raw=raw, simplifier="none",
+                    opset=cfg.opset)
+        layers = quantized_nodes(onnx.load(str(qdq)).graph)
+        fp32 = Path(tmp) / "fp32.onnx"
+        with quantizers_off(model):
+            facts = export_onnx(module, fp32, example_inputs, dynamic_batch=cfg.dynamic_batch, raw=raw,
+                                simplifier="none", opset=cfg.opset)
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+        graph = onnx.load(str(pre)).graph
+        chosen = [n.name for n in graph.node if n.op_type in ("Conv", "MatMul", "Gemm")
+                  and any(n.name == q or n.name.startswith(q + "/") for q in layers)]
+        if len(chosen) != len(layers):
+            raise RuntimeError(f"u8s8: {len(chosen)} of the {len(layers)} quantized layers found after "
+                               "onnxruntime's pre-processing")
+        root = logging.getLogger()
+        level, root.level = root.level, logging.WARNING  # its per-node INFO lines
+        try:
+            quantize_static(str(pre), str(path), Reader(), quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                            op_types_to_quantize=["Conv", "MatMul", "Gemm"], nodes_to_quantize=chosen,
+                            calibrate_method=CalibrationMethod.MinMax)
+        finally:
+            root.level = level
+    out = onnx.load(str(path))
+    onnx.checker.check_model(out, full_check=True)
+    facts.update(qdq=qdq_facts(out), nodes_quantized=len(chosen), calibration=calib_facts,
+                 quantizer=f"onnxruntime.quantization {onnxruntime.__version__} quantize_static (QDQ, U8S8, "
+                           "per-channel weights, MinMax) on the model's weights")
+    return facts
+
+
+def _tflite_static(module, model, path, example_inputs, cfg, raw) -> dict:
+    from ai_edge_quantizer import qtyping, quantizer
+
+    from ..quant.fakequant import quantizers_off
+    from .tflite import converter_output_to_log, export_tflite
+
+    feeds, calib_facts = calibration_inputs(model, cfg, raw)
+    fd, fp32 = tempfile.mkstemp(suffix=".tflite")
+    os.close(fd)
+    try:
+        with quantizers_off(model):
+            facts = export_tflite(module, fp32, example_inputs, "fp32")
+        with converter_output_to_log():
+            qt = quantizer.Quantizer(fp32)
+            for op in TFLITE_OPS:
+                qt.add_static_config(".*", getattr(qtyping.TFLOperationName, op), activation_num_bits=8,
+                                     weight_num_bits=8)
+            signature = qt.get_signature_keys()[0] if hasattr(qt, "get_signature_keys") else "serving_default"
+            keys = _tflite_input_names(fp32, signature)
+            samples = [{k: (v.astype(np.int32) if v.dtype == np.int64 else v) for k, v in zip(keys, f)}
+                       for f in feeds]
+            result = qt.calibrate({signature: samples})
+            qt.quantize(result).export_model(str(path), overwrite=True)
+    finally:
+        os.unlink(fp32)
+    facts.update(calibration=calib_facts, quantizer="ai-edge-quantizer static INT8 (" + ", ".join(TFLITE_OPS)
+                 + "; float input and output) on the model's weights")
+    return facts
+
+
+def _tflite_input_names(path, signature) -> list:
+    """The signature's input names in argument order (litert-torch names them args_0, args_1, ...)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path)).get_signature_runner(signature)
+    return sorted(runner.get_input_details(), key=lambda n: int(n.rsplit("_", 1)[-1]) if n[-1].isdigit() else 0)

@@ -1,0 +1,134 @@
+"""INT8 Q/DQ ONNX: the forms each runtime runs best, made from the one graph modelopt exports.
+
+modelopt's export of a quantized model (TorchScript exporter, opset >= 13) is the TensorRT form: every
+quantizer is a QuantizeLinear/DequantizeLinear pair, int8, zero point 0, weights per output channel
+(axis 0), activations per tensor. What this file adds is graph bookkeeping, no quantization math:
+
+- `fold_weights`: a QuantizeLinear on a float weight initializer becomes the int8 initializer it would
+  produce (ONNX rounding: half to even, saturate), so the file carries int8 weights (~4x smaller) and
+  runtimes see DequantizeLinear(int8 constant), the weight form every Q/DQ consumer expects.
+- `to_u8s8`: onnxruntime on x86 fuses a Q/DQ pair into an int8 kernel only when the activation is uint8
+  (shared/notes/toolchain.md). A symmetric int8 activation pair (scale s, zero point 0) and a uint8 pair
+  with the same scale and zero point 128 represent the same 256 values, so the rewrite changes the
+  activation pairs' zero points to uint8 128 and nothing else: no recalibration, same numbers.
+- `qdq_facts`: what the manifest and the tests read back: pair counts, types and zero points.
+"""
+
+from collections import Counter
+
+import numpy as np
+
+FORMS = {
+    # form -> (what it is, who it is for)
+    "s8s8": "int8 activations and weights, zero point 0 (TensorRT's explicit-quantization form)",
+    "u8s8": "uint8 activations (zero point 128), int8 weights (onnxruntime's fast form on x86)",
+}
+
+
+def _const_values(graph) -> dict:
+    """name -> numpy array for initializers and Constant nodes' outputs."""
+    from onnx import numpy_helper
+
+    values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for n in graph.node:  # topological order: an Identity of a constant (a shared weight) is that constant
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            values[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+        elif n.op_type == "Identity" and n.input[0] in values:
+            values[n.output[0]] = values[n.input[0]]
+    return values
+
+
+def _quantize(w, scale, zero_point, axis):
+    """ONNX QuantizeLinear: saturate(round_half_even(w / scale) + zero_point)."""
+    if scale.ndim == 1 and scale.size > 1:
+        shape = [1] * w.ndim
+        shape[axis] = -1
+        scale, zero_point = scale.reshape(shape), zero_point.reshape(shape)
+    info = np.iinfo(zero_point.dtype)
+    q = np.rint(w.astype(np.float32) / scale.astype(np.float32)) + zero_point.astype(np.int32)
+    return np.clip(q, info.min, info.max).astype(zero_point.dtype)
+
+
+def fold_weights(model) -> int:
+    """Replace each QuantizeLinear of a constant (a weight: an initializer or a Constant node) by its int8
+    result, and drop the float weights no longer used; returns how many were folded."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    values = _const_values(graph)
+    keep, folded = [], 0
+    for n in graph.node:
+        if n.op_type == "QuantizeLinear" and n.input[0] in values:
+            axis = next((a.i for a in n.attribute if a.name == "axis"), 1)
+            zp = values[n.input[2]] if len(n.input) > 2 and n.input[2] else np.zeros((), np.uint8)
+            q = _quantize(values[n.input[0]], values[n.input[1]], zp, axis)
+            graph.initializer.append(numpy_helper.from_array(q, n.output[0]))
+            folded += 1
+            continue
+        keep.append(n)
+    del graph.node[:]
+    graph.node.extend(keep)
+    while True:  # constants (and Identities of them) no node reads any more
+        used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+        dead = [n for n in graph.node if n.op_type in ("Constant", "Identity") and n.output[0] not in used
+                and (n.op_type == "Constant" or n.input[0] in values)]
+        if not dead:
+            break
+        for n in dead:
+            graph.node.remove(n)
+    for init in [i for i in graph.initializer if i.name not in used]:
+        graph.initializer.remove(init)
+    return folded
+
+
+def _is_weight_pair(node, values) -> bool:
+    """Weights are quantized per output channel (a scale vector) or are constants; activations per tensor."""
+    scale = values.get(node.input[1])
+    return node.input[0] in values or (scale is not None and scale.size > 1)
+
+
+def to_u8s8(model) -> int:
+    """Rewrite every activation Q/DQ pair (int8, zero point 0) to uint8 with zero point 128; weights stay
+    int8. Returns the number of activation pairs rewritten. Refuses a graph whose activation zero points
+    are not 0 (not modelopt's symmetric form)."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    values = _const_values(graph)
+    producers = {o: n for n in graph.node for o in n.output}
+    zp_name = "rtdetr_edge_u8_zero_point_128"
+    graph.initializer.append(numpy_helper.from_array(np.array(128, np.uint8), zp_name))
+    rewritten = 0
+    for n in graph.node:
+        if n.op_type == "QuantizeLinear" and not _is_weight_pair(n, values):
+            zp = values.get(n.input[2]) if len(n.input) > 2 else None
+            if zp is None or zp.dtype != np.int8 or np.any(zp != 0):
+                raise ValueError(f"{n.name}: not a symmetric int8 activation quantizer")
+            n.input[2] = zp_name
+            rewritten += 1
+        elif n.op_type == "DequantizeLinear":
+            src = producers.get(n.input[0])
+            if src is not None and src.op_type == "QuantizeLinear" and src.input[2] == zp_name:
+                n.input[2] = zp_name
+    return rewritten
+
+
+def qdq_facts(model) -> dict:
+    """Counts of Q/DQ nodes and the types and zero points of their activation and weight sides."""
+    graph = model.graph
+    values = _const_values(graph)
+    acts, weights = Counter(), Counter()
+    for n in graph.node:
+        if n.op_type != "DequantizeLinear":
+            continue
+        zp = values.get(n.input[2]) if len(n.input) > 2 else None
+        if zp is None:
+            key = "no zero point"
+        else:
+            values_zp = set(np.asarray(zp).ravel().tolist())
+            kind = "zero point 0" if values_zp == {0} else "zero point 128" if values_zp == {128} else "asymmetric"
+            key = f"{zp.dtype} {kind}"
+        (weights if n.input[0] in values or np.size(values.get(n.input[1], 0)) > 1 else acts)[key] += 1
+    ops = Counter(n.op_type for n in graph.node)
+    return {"quantize_linear": ops["QuantizeLinear"], "dequantize_linear": ops["DequantizeLinear"],
+            "activation_pairs": dict(acts), "weight_dequantizers": dict(weights)}

@@ -1,0 +1,139 @@
+"""INT8 fake-quant from nvidia-modelopt: quantizers on the policy's Conv/Linear layers and nowhere else.
+
+- `quantize(model, policy, batches)`: the model (QAT form) gets modelopt's TensorQuantizers (int8,
+  weights per output channel = axis 0, inputs per tensor, symmetric, zero point 0: the form TensorRT
+  takes) on exactly the layers the policy names, ranges set by max calibration on `batches`.
+- `attach(model, quant)`: the same quantizers without calibration, for loading a checkpoint: the ranges
+  (`*_quantizer._amax` buffers) come from its state dict.
+- Ranges are static (not learned): QAT fine-tunes the weights under fixed ranges, so there are no scale
+  parameters for the optimizer or weight decay, and EMA copies `_amax` buffers instead of averaging them.
+"""
+
+import contextlib
+import copy
+import io
+import logging
+import os
+import warnings
+
+import torch
+
+from .policy import Policy
+
+LIBRARY = "nvidia-modelopt"
+AMAX_SUFFIX = "_quantizer._amax"
+
+
+def is_quantizer_key(key: str) -> bool:
+    return "_quantizer." in key
+
+
+def _mtq():
+    """modelopt.torch.quantization, imported quietly: its import pulls torchao, which prints warnings about
+    optional CUDA kernels on a CPU machine."""
+    os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        for name in ("torchao", "torch.utils._pytree", "modelopt"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        try:
+            import modelopt.torch.quantization as mtq
+        except ImportError:
+            from ..errors import UserError
+
+            raise UserError("INT8 needs nvidia-modelopt: pip install 'rtdetr-edge[quant]'") from None
+    return mtq
+
+
+def library_version() -> str:
+    import importlib.metadata as md
+
+    return f"{LIBRARY} {md.version('nvidia-modelopt')}"
+
+
+def config(layers) -> dict:
+    """modelopt's config: everything off, then int8 weight (axis 0) and input (per tensor) quantizers on
+    exactly `layers` (module names)."""
+    cfg = [{"quantizer_name": "*", "enable": False}]
+    for name in layers:
+        cfg.append({"quantizer_name": f"{name}.weight_quantizer", "cfg": {"num_bits": 8, "axis": 0}})
+        cfg.append({"quantizer_name": f"{name}.input_quantizer", "cfg": {"num_bits": 8, "axis": None}})
+    return {"quant_cfg": cfg, "algorithm": "max"}
+
+
+def _quiet_quantize(model, cfg, loop):
+    mtq = _mtq()
+    with contextlib.redirect_stdout(io.StringIO()):  # "Inserted N quantizers"
+        return mtq.quantize(model, copy.deepcopy(cfg), loop)
+
+
+def quantize(model, policy: Policy, batches, source="ptq") -> torch.nn.Module:
+    """Insert the policy's quantizers into `model` (QAT form, eval mode) and calibrate their ranges (max) on
+    `batches` (float32 [B,3,H,W] arrays or tensors). Records `model.quant` (what a checkpoint stores)."""
+    if model.form != "qat":
+        model.to_form("qat")
+    layers = policy.layers(model)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+
+    def loop(m):
+        with torch.no_grad():
+            for b in batches:
+                m(torch.as_tensor(b, device=device))
+
+    _quiet_quantize(model, config(layers), loop)
+    model.train(was_training)
+    model.quant = {"library": library_version(), "policy": policy.to_dict(), "layers": layers, "source": source,
+                   "weights": "int8 symmetric per output channel (axis 0)",
+                   "activations": "int8 symmetric per tensor, zero point 0", "calibration": "max"}
+    return model
+
+
+def attach(model, quant: dict, state: dict) -> torch.nn.Module:
+    """Quantizers as recorded in a checkpoint's `quant` metadata, with their ranges from `state` (the
+    checkpoint's state dict). The model must be in the QAT form."""
+    from ..errors import UserError
+
+    layers = quant.get("layers")
+    if not isinstance(layers, list) or not all(isinstance(n, str) for n in layers):
+        raise UserError("metadata 'quant.layers' is not a list of layer names")
+    known = {n for n, _ in model.named_modules()}
+    unknown = [n for n in layers if n not in known]
+    if unknown:
+        raise UserError(f"metadata 'quant.layers' names {unknown[0]!r}, which the model does not have")
+    _quiet_quantize(model, config(layers), None)
+    modules = dict(model.named_modules())
+    for key, value in state.items():
+        if key.endswith(AMAX_SUFFIX):
+            owner = modules.get(key[: -len("._amax")])
+            if owner is None:
+                raise UserError(f"quantizer range {key} belongs to no quantizer of the model")
+            owner.amax = value.clone()
+    model.quant = dict(quant)
+    return model
+
+
+def enabled_quantizers(model) -> list:
+    """Names of the enabled quantizers (`layer.input_quantizer`, `layer.weight_quantizer`)."""
+    return [n for n, m in model.named_modules()
+            if n.endswith("_quantizer") and getattr(m, "is_enabled", False)]
+
+
+def disable_quantizers(model) -> list:
+    """Turn every enabled quantizer off (the model then runs in float with its weights); returns them."""
+    mods = [m for n, m in model.named_modules() if n.endswith("_quantizer") and getattr(m, "is_enabled", False)]
+    for m in mods:
+        m.disable()
+    return mods
+
+
+@contextlib.contextmanager
+def quantizers_off(model):
+    """Within the block the model runs in float with its (QAT-trained) weights."""
+    mods = disable_quantizers(model)
+    try:
+        yield model
+    finally:
+        for m in mods:
+            m.enable()

@@ -1,0 +1,246 @@
+"""QAT and INT8 on tiny configs: the QAT form, placement by policy, a QAT step, checkpoints and resume, the
+INT8 forms (s8s8 Q/DQ, u8s8 for onnxruntime, OpenVINO, TFLite static), parity rows, and bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from rtdetr_edge.data.synth import generate
+from rtdetr_edge.model.checkpoint import load_model, save_checkpoint
+
+POLICY_FLOAT = ("sampling_offsets", "attention_weights", "score_head", "bbox_head")
+
+
+@pytest.fixture(scope="module")
+def calib_list(tmp_path_factory):
+    path = tmp_path_factory.mktemp("calib") / "four.yaml"
+    path.write_text("generate: {count: 4, seed: 5}\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("qdata") / "data", n_train=8, n_val=4, imgsz=96, seed=3)
+
+
+@pytest.fixture(scope="module")
+def int8_bundles(weights, calib_list, tmp_path_factory):
+    """PTQ bundles of the shared 128-px checkpoint in each ONNX form and for OpenVINO."""
+    from rtdetr_edge.export import export
+
+    root = tmp_path_factory.mktemp("int8")
+    return {form: export(weights, "onnx", precision="int8", calib=calib_list, int8_form=form, out=root / form)
+            for form in ("s8s8", "u8s8")} | {
+        "openvino": export(weights, "openvino", precision="int8", calib=calib_list, out=root / "ov")}
+
+
+def _quantized(weights, calib_list, policy="default"):
+    from rtdetr_edge.quant.calib import load_calib
+    from rtdetr_edge.quant.fakequant import quantize
+    from rtdetr_edge.quant.policy import load_policy
+
+    model = load_model(weights).to_form("qat")
+    return quantize(model, load_policy(policy), load_calib(calib_list).batches(model.imgsz, 2))
+
+
+def test_qat_form_gives_the_same_numbers_and_round_trips(weights, tmp_path):
+    model = load_model(weights)
+    x = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = model(x)
+        model.to_form("qat")
+        after = model(x)
+    assert torch.allclose(before["pred_logits"], after["pred_logits"], atol=1e-4)
+    assert torch.allclose(before["pred_boxes"], after["pred_boxes"], atol=1e-5)
+    keys = model.state_dict()
+    assert not any(k.endswith("in_proj_weight") or ".norm.running_mean" in k for k in keys)
+    assert any(k.endswith("self_attn.qk_proj.weight") for k in keys)
+    save_checkpoint(model, tmp_path / "qat_form.pt")
+    again = load_model(tmp_path / "qat_form.pt")
+    assert again.form == "qat"
+    with torch.no_grad():
+        assert torch.equal(again(x)["pred_boxes"], after["pred_boxes"])
+
+
+def test_fake_quant_where_the_policy_says_and_nowhere_else(weights, calib_list):
+    from rtdetr_edge.quant.fakequant import enabled_quantizers
+    from rtdetr_edge.quant.policy import GROUPS, load_policy, quantizable_layers
+
+    model = _quantized(weights, calib_list)
+    policy = load_policy("default")
+    layers = policy.layers(model)
+    expected = {f"{n}.{q}" for n in layers for q in ("input_quantizer", "weight_quantizer")}
+    assert set(enabled_quantizers(model)) == expected
+    assert not any(word in n for n in layers for word in POLICY_FLOAT)
+    groups = quantizable_layers(model)  # every Conv/Linear belongs to exactly one group
+    assert set(groups.values()) == set(GROUPS)
+    assert {g for n, g in groups.items() if n in layers} == set(policy.groups)
+    assert model.quant["layers"] == layers and model.quant["source"] == "ptq"
+
+
+def test_a_qat_step_lowers_the_loss_with_finite_gradients(weights, calib_list):
+    from rtdetr_edge.train.criterion import RTDETRCriterion
+
+    model = _quantized(weights, calib_list).train()
+    criterion = RTDETRCriterion(model.num_classes)
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 128, 128)
+    targets = [{"labels": torch.tensor([1, 3]), "boxes": torch.tensor([[0.5, 0.5, 0.3, 0.3], [0.2, 0.3, 0.2, 0.2]])},
+               {"labels": torch.tensor([0]), "boxes": torch.tensor([[0.6, 0.4, 0.4, 0.5]])}]
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
+    losses = []
+    for _ in range(6):
+        torch.manual_seed(0)  # the same denoising groups every step
+        loss = sum(criterion(model(x, targets), targets).values())
+        opt.zero_grad()
+        loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0], losses
+
+
+def test_qat_run_checkpoints_resume_and_ema_copies_ranges(weights, calib_list, tiny_data, tmp_path):
+    from rtdetr_edge.model.checkpoint import read_checkpoint
+    from rtdetr_edge.quant.qat import QATConfig, QATTrainer
+
+    def cfg(**kw):
+        base = dict(data=str(tiny_data), weights=str(weights), epochs=1, batch=4, imgsz=96, out=str(tmp_path),
+                    workers=0, warmup_iters=1, ema_warmups=2, lr=1e-4, calib=calib_list)
+        return QATConfig(**{**base, **kw})
+
+    first = QATTrainer(cfg())
+    history = first.fit()
+    assert history[0]["epoch"] == 0 and "AP" in history[0]  # the PTQ baseline row
+    assert first.ptq_metrics is not None and len(history) == 2
+    model_state, ema_state = first.model.state_dict(), first.ema.module.state_dict()
+    amax = [k for k in model_state if k.endswith("_quantizer._amax")]
+    assert amax and all(torch.equal(model_state[k], ema_state[k]) for k in amax)
+    _, meta, ckpt = read_checkpoint(tmp_path / "last.pt")
+    assert meta["form"] == "qat" and meta["quant"]["source"] == "qat" and "optimizer" in ckpt
+    resumed = QATTrainer(cfg(epochs=2, resume=True))
+    assert resumed.epoch == 1 and resumed.iteration == first.iteration
+    resumed.fit()
+    assert resumed.epoch == 2
+    loaded = load_model(tmp_path / "last.pt")  # eval/predict/export/parity load it like any checkpoint
+    assert loaded.quant["layers"] == first.model.quant["layers"]
+    x = torch.rand(1, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x)["pred_boxes"], resumed.ema.module.eval()(x)["pred_boxes"], atol=1e-6)
+    assert len((tmp_path / "metrics.csv").read_text().strip().splitlines()) == 4  # header, PTQ, 2 epochs
+
+
+def _facts(bundle):
+    return json.loads((bundle / "manifest.json").read_text())
+
+
+def test_s8s8_is_symmetric_int8_only_and_runs_on_onnxruntime_and_openvino(int8_bundles):
+    from rtdetr_edge.bundle import golden_inputs, load_golden
+    from rtdetr_edge.compare import compare_raw
+    from rtdetr_edge.export.qdq import qdq_facts
+    from rtdetr_edge.runtime.base import load_runtime
+
+    bundle = int8_bundles["s8s8"]
+    for path in (bundle / "model.onnx", bundle / "raw" / "model.onnx"):
+        graph = onnx.load(str(path))
+        onnx.checker.check_model(graph, full_check=True)
+        facts = qdq_facts(graph)
+        assert set(facts["activation_pairs"]) == {"int8 zero point 0"}, facts
+        assert set(facts["weight_dequantizers"]) == {"int8 zero point 0"}, facts
+        assert facts["quantize_linear"] == sum(facts["activation_pairs"].values())  # weights are int8 constants
+    manifest = _facts(bundle)
+    assert manifest["precision"] == "int8" and manifest["quantization"]["form"] == "s8s8"
+    golden = load_golden(bundle)
+    assert len(golden["images"]) == 8
+    x, _ = golden_inputs(golden)
+    # the fake-quant PyTorch model's raw outputs (stored at export) against each runtime
+    for backend in ("onnxruntime", "openvino"):
+        raw = load_runtime(bundle / "raw" / "model.onnx", backend=backend).infer(x)
+        diff = compare_raw(golden["raw_scores"], golden["raw_boxes"], *raw)
+        assert diff["raw_score_mean"] < 2e-3 and diff["raw_box_mean"] < 2e-3, (backend, diff)
+        assert diff["queries_swapped"] < 0.2, (backend, diff)
+
+
+def test_u8s8_has_uint8_activations_and_symmetric_int8_weights(int8_bundles):
+    from rtdetr_edge.bundle import golden_inputs, load_golden
+    from rtdetr_edge.compare import compare_raw
+    from rtdetr_edge.export.qdq import qdq_facts
+    from rtdetr_edge.runtime.base import load_runtime
+
+    bundle = int8_bundles["u8s8"]
+    graph = onnx.load(str(bundle / "raw" / "model.onnx"))
+    onnx.checker.check_model(graph, full_check=True)
+    facts = qdq_facts(graph)
+    assert facts["activation_pairs"] and all(k.startswith("uint8") for k in facts["activation_pairs"]), facts
+    weight_kinds = set(facts["weight_dequantizers"])  # int8 weights (and int32 biases), all zero point 0
+    assert "int8 zero point 0" in weight_kinds and weight_kinds <= {"int8 zero point 0", "int32 zero point 0"}
+    n_layers = len(_facts(bundle)["quantization"]["layers"])
+    assert _facts(bundle)["converter"]["nodes_quantized"] >= n_layers
+    golden = load_golden(bundle)
+    x, _ = golden_inputs(golden)
+    for backend in ("onnxruntime", "openvino"):
+        raw = load_runtime(bundle / "raw" / "model.onnx", backend=backend).infer(x)
+        diff = compare_raw(golden["raw_scores"], golden["raw_boxes"], *raw)
+        # onnxruntime's own ranges (outputs quantized too): further from the fake-quant model than s8s8
+        assert diff["raw_score_mean"] < 2e-2 and diff["raw_box_mean"] < 2e-2, (backend, diff)
+
+
+def test_parity_names_the_int8_form_and_source(weights, int8_bundles, tmp_path):
+    from rtdetr_edge.parity import artifact_name, parity
+
+    report = parity([int8_bundles["s8s8"], int8_bundles["u8s8"], int8_bundles["openvino"]], weights=weights)
+    names = [artifact_name(a) for a in report["artifacts"]]
+    assert names[0].startswith("onnx int8 s8s8 PTQ") and names[1].startswith("onnx int8 u8s8 PTQ")
+    assert names[2].startswith("openvino int8 s8s8 PTQ")
+    assert all(a["metrics"]["latency_ms"] > 0 for a in report["artifacts"])
+    assert all(a["tolerances"]["ap_drop_max"] == 0.003 for a in report["artifacts"])
+
+
+def test_qat_checkpoint_exports_int8_and_fp32(weights, calib_list, tmp_path):
+    from rtdetr_edge.export import export
+
+    model = _quantized(weights, calib_list)
+    model.quant["source"] = "qat"
+    save_checkpoint(model, tmp_path / "qat.pt")
+    bundle = export(tmp_path / "qat.pt", "onnx", precision="int8", out=tmp_path / "b")  # no --calib needed
+    assert _facts(bundle)["quantization"]["source"] == "qat"
+    fp32 = export(tmp_path / "qat.pt", "onnx", out=tmp_path / "f")  # the QAT weights in float
+    assert "QuantizeLinear" not in _facts(fp32)["converter"]["ops"]
+
+
+@pytest.mark.slow
+def test_tflite_static_int8(weights, calib_list, tmp_path):
+    from rtdetr_edge.bundle import golden_inputs, load_golden
+    from rtdetr_edge.compare import compare_raw
+    from rtdetr_edge.export import export
+    from rtdetr_edge.runtime.base import load_runtime
+
+    bundle = export(weights, "tflite", precision="int8", calib=calib_list, out=tmp_path / "t")
+    assert _facts(bundle)["quantization"]["form"] == "static"
+    golden = load_golden(bundle)
+    x, sizes = golden_inputs(golden)
+    raw = load_runtime(bundle, kind="raw").infer(x)
+    diff = compare_raw(golden["raw_scores"], golden["raw_boxes"], *raw)
+    assert diff["raw_score_mean"] < 5e-2 and diff["raw_box_mean"] < 5e-2, diff
+    labels, boxes, scores = load_runtime(bundle).infer(x, sizes)
+    assert scores.shape == (8, 300) and np.isfinite(boxes).all()
+
+
+@pytest.mark.parametrize("content,needle", [
+    ("images: []\n", "images must be a non-empty list"),
+    ("generate: {count: 0}\n", "count must be an integer >= 1"),
+    ("generate: {count: 2}\nfolder: x\n", "give exactly one of"),
+    ("pictures: [a.jpg]\n", "unknown key 'pictures'"),
+])
+def test_bad_calibration_lists_are_one_line(weights, tmp_path, content, needle):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    r = subprocess.run([sys.executable, "-m", "rtdetr_edge.cli", "export", "--weights", str(weights), "--precision",
+                        "int8", "--calib", str(path), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
