@@ -218,12 +218,6 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
         from .targets import check_target, resolve
 
         resolved = resolve(target)
-        recipe = resolved.export_settings()
-        for key, value in given.items():
-            if value is not None and key in recipe and recipe[key] is not None and recipe[key] != value \
-                    and key not in ("weights", "out", "force"):
-                err.print(f"--{key.replace('_', '-')} {value} overrides the recipe's {recipe[key]} "
-                          f"({resolved.recipe_file})", highlight=False, soft_wrap=True)
         if precision not in (None, "int8") and resolved.runtime.runtime == "tensorrt":
             raise UserError(f"--precision: a TensorRT target exports an FP32 ONNX and builds the engine's precision "
                             f"on the device ({resolved.precision}, from the recipe); --precision int8 exports a "
@@ -231,7 +225,12 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
         if precision is not None:
             check_target(resolved, dict(resolved.settings, precision=precision), graph_checked=True)
             resolved.settings["precision"] = precision
-            recipe = resolved.export_settings()
+        recipe = resolved.export_settings()
+        for key, value in given.items():
+            if value is not None and key in recipe and recipe[key] is not None and recipe[key] != value \
+                    and key not in ("weights", "out", "force"):
+                err.print(f"--{key.replace('_', '-')} {value} overrides the recipe's {recipe[key]} "
+                          f"({resolved.recipe_file})", highlight=False, soft_wrap=True)
         if dynamic_batch:
             recipe["batch"] = None
         if batch is not None:
@@ -728,6 +727,9 @@ def data_synth(out: Path = typer.Argument(..., help="folder to create (must not 
     console.print(f"wrote {out}: {train} train + {val} val images of {imgsz}px, classes: {', '.join(CLASSES)}")
 
 
+QUICKSTART_INT8_FORMS = {"onnx": "u8s8", "openvino": "s8s8", "tflite": "static"}  # the CPU runtimes' forms
+
+
 @app.command()
 @user_errors
 def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for everything it makes"),
@@ -737,10 +739,13 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
                train_images: int = typer.Option(200, help="generated training images"),
                val_images: int = typer.Option(50, help="generated validation images"),
                formats: str = typer.Option("onnx,openvino,tflite", help="comma-separated export formats"),
+               qat_minutes: float = typer.Option(2.0, help="quantization-aware fine-tuning budget in minutes; "
+                                                           "each format is also exported INT8 (0: no INT8)"),
                seed: int = typer.Option(1, help="seed of the generated data (the reference model saw seed 0)")):
     """The whole flow on the embedded default: generate fresh data, fine-tune the shipped reference model on
-    it briefly, export to ONNX, OpenVINO and TFLite, measure parity with COCO AP against PyTorch, and save
-    an image with the detections drawn."""
+    it briefly, quantization-aware fine-tuning (INT8), export to ONNX, OpenVINO and TFLite in FP32 and INT8,
+    measure parity with COCO AP against the FP32 PyTorch model, and save an image with the detections
+    drawn."""
     import time
 
     from rich.progress import Progress
@@ -754,6 +759,8 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
         raise UserError(f"--formats: {', '.join(unknown) or 'none given'} (known: {', '.join(FORMATS)})")
     if not (minutes > 0 and minutes == minutes):
         raise UserError(f"--minutes must be > 0, got {minutes}")
+    if not (qat_minutes >= 0 and qat_minutes == qat_minutes):
+        raise UserError(f"--qat-minutes must be >= 0, got {qat_minutes}")
     if train_images < 1 or val_images < 1:
         raise UserError("--train-images and --val-images must be >= 1")
     if out.exists() and not out.is_dir():
@@ -803,11 +810,34 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
     console.print(f"3/6 fine-tuned {len(trainer.history)} epochs ({trainer.history[-1]['minutes']:.1f} min): AP "
                   f"{best['AP']:.3f} (before {before['AP']:.3f}: {verdict}), AP50 {best['AP50']:.3f} -> {tuned}",
                   highlight=False)
+    qat_best = None
+    if qat_minutes > 0:
+        from .quant.qat import QATConfig, QATTrainer
+
+        qcfg = QATConfig(data=str(data), weights=str(tuned), epochs=1000, batch=4, imgsz=imgsz,
+                         out=str(out / "qat"), lr=1e-5, warmup_iters=20, ema_decay=0.999, ema_warmups=200, workers=1,
+                         strong_aug=False, time_limit_min=qat_minutes, seed=seed)
+        qat_trainer = QATTrainer(qcfg)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task(f"3/6 quantization-aware fine-tuning for {qat_minutes:g} min", total=None)
+            qat_trainer.fit(on_step=lambda i, n, losses, speed: progress.update(
+                task, completed=i, total=n, description=f"3/6 QAT, epoch {qat_trainer.epoch + 1}, "
+                                                       f"loss {losses['loss']:.2f}, {speed:.1f} img/s"))
+        qat_best = out / "qat" / "best.pt"
+        console.print(f"3/6 QAT (INT8 fake-quant, policy default) {qat_trainer.history[-1]['minutes']:.1f} min: "
+                      f"AP {qat_trainer.best_ap:.3f} (calibrated before fine-tuning: "
+                      f"{qat_trainer.ptq_metrics['AP']:.3f}) -> {qat_best}", highlight=False)
     bundles = []
     for fmt in fmts:
         with err.status(f"4/6 exporting {fmt}"):
             bundles.append(run_export(tuned, fmt, out=out / "exports" / fmt, force=True))
         console.print(f"4/6 exported {bundles[-1]}", highlight=False)
+    for fmt in fmts if qat_best else []:
+        form = QUICKSTART_INT8_FORMS[fmt]
+        with err.status(f"4/6 exporting {fmt} INT8 ({form})"):
+            bundles.append(run_export(qat_best, fmt, precision="int8", int8_form=form,
+                                      out=out / "exports" / f"{fmt}_int8", force=True))
+        console.print(f"4/6 exported {bundles[-1]} (INT8, {form})", highlight=False)
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("5/6 measuring parity", total=None)
         result = run_parity(bundles, tuned, data, progress=lambda n: progress.advance(task, n))

@@ -22,6 +22,9 @@ TOLERANCE_KEYS = {
 # A pair of queries this far apart (L-inf over scores and box) is not the same query: the encoder's top-k
 # picked another one at the boundary of its 300 (two encoder scores tied within the runtime's rounding).
 SWAP_DISTANCE = 1e-2
+# INT8 moves every query by its rounding (measured up to ~5e-2 on a trained model): pairs are another
+# query only beyond this
+SWAP_DISTANCE_BY_PRECISION = {"int8": 0.2}
 # With a swapped query the decoder's self-attention sees another query, which moves every other query a
 # little (measured: 5e-4 with 7 of 300 swapped on a trained model, fp32): score and box differences are then
 # held to this many times their tolerance; the report shows the swapped share beside them.
@@ -35,7 +38,7 @@ DEFAULT_TOLERANCES = {
     # INT8 against the FP32 model (or the fake-quant golden outputs): per-query deviations are those of 8-bit
     # rounding and say little alone; what must hold is the accuracy (0.3 AP points) and the detections kept
     "int8": {"raw_score_max": 0.1, "raw_box_max": 0.1, "topk_score_max": 0.25, "top100_match_min": 0.1,
-             "ap_drop_max": 0.003, "queries_swapped_max": 0.5},
+             "ap_drop_max": 0.003, "queries_swapped_max": 0.2},
 }
 
 
@@ -110,11 +113,12 @@ def iou_one_to_many(box, boxes):
     return inter / np.maximum(area(box) + area(boxes) - inter, 1e-12)
 
 
-def compare_raw(ref_scores, ref_boxes, art_scores, art_boxes) -> dict:
+def compare_raw(ref_scores, ref_boxes, art_scores, art_boxes, precision=None) -> dict:
     """Before top-k, queries paired by optimal assignment on the L-inf distance of (scores, box): queries
     are an unordered set, and near-tied encoder scores may leave top-k in another order. Pairs further
     apart than SWAP_DISTANCE are different queries (a tie at the boundary of the encoder's top-k swapped
-    one in): they are counted as `queries_swapped` (a share) and left out of the differences."""
+    one in): they are counted as `queries_swapped` (a share) and left out of the differences. INT8
+    (`precision`) uses a wider distance (SWAP_DISTANCE_BY_PRECISION): its rounding moves every query."""
     from scipy.optimize import linear_sum_assignment
 
     score_d, box_d, in_order, swapped = [], [], [], []
@@ -127,7 +131,7 @@ def compare_raw(ref_scores, ref_boxes, art_scores, art_boxes) -> dict:
                     "raw_box_mean": float("nan"), "queries_in_same_order": float("nan"),
                     "queries_swapped": float("nan")}
         rows, cols = linear_sum_assignment(cost)
-        same = cost[rows, cols] <= SWAP_DISTANCE
+        same = cost[rows, cols] <= SWAP_DISTANCE_BY_PRECISION.get(precision, SWAP_DISTANCE)
         swapped.append(1.0 - np.mean(same))
         rows, cols = rows[same], cols[same]
         score_d.append(np.abs(rs[rows] - a_s[cols]).ravel())

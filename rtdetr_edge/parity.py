@@ -93,7 +93,7 @@ def _raw_metrics(bundle, manifest, ref, x) -> dict:
     if artifact(manifest, "raw") is None:
         return {}
     raw_scores, raw_boxes = load_runtime(bundle, kind="raw").infer(x)
-    return compare_raw(ref["raw_scores"], ref["raw_boxes"], raw_scores, raw_boxes)
+    return compare_raw(ref["raw_scores"], ref["raw_boxes"], raw_scores, raw_boxes, manifest.get("precision"))
 
 
 def _latency_ms(runtime, x, sizes, runs=LATENCY_RUNS) -> float:

@@ -362,8 +362,7 @@ def check_target(t: Target, settings=None, graph_checked=False):
                         f"(available: {', '.join(both)})")
     if s["precision"] == "int8" and not r.int8_form:
         raise UserError(f"{where}: precision: {r.name} states no INT8 artifact form (int8_form)")
-    if s.get("int8_form") and r.int8_form and s["int8_form"] != r.int8_form and \
-            not (r.runtime == "openvino" and s["int8_form"] in ("s8s8", "u8s8")):
+    if s.get("int8_form") and r.int8_form and s["int8_form"] != r.int8_form:
         raise UserError(f"{where}: int8_form: {r.name} runs the {r.int8_form} form, not {s['int8_form']}")
     if s["precision"] == "bf16":
         raise UserError(f"{where}: precision: bf16 is a runtime choice of the CPU, not an export precision; use "

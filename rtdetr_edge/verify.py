@@ -79,7 +79,8 @@ def verify(bundle, engine=None, outputs=None, tolerances=None) -> dict:
         art = {"labels": labels, "boxes": boxes, "scores": scores}
         if engine is None and artifact(manifest, "raw") is not None and "raw_scores" in golden:
             raw_scores, raw_boxes = load_runtime(bundle, kind="raw", verify_files=False).infer(x)
-            metrics.update(compare_raw(golden["raw_scores"], golden["raw_boxes"], raw_scores, raw_boxes))
+            metrics.update(compare_raw(golden["raw_scores"], golden["raw_boxes"], raw_scores, raw_boxes,
+                                       manifest.get("precision")))
     n = len(golden["scores"])
     if any(len(art[k]) < n for k in OUTPUT_NAMES):
         raise UserError(f"outputs for {min(len(art[k]) for k in OUTPUT_NAMES)} images; the golden data has {n}")

@@ -83,6 +83,8 @@ def world(tmp_path_factory, weights, bundles):
     (w / "mine").mkdir()
     (w / "mine" / "thesis.txt").write_text("precious")
     (w / "notes.txt").write_text("precious")
+    (w / "calib_missing.txt").write_text("# calibration images\nnope.jpg\n")
+    (w / "policy_bad.yaml").write_text("quantize: [backbone, encoder, decoder]\nkeep_float: [decoder.headz]\n")
     (w / "x.jpg").mkdir()  # a folder named like an image
     (w / "mixed").mkdir()
     cv2.imwrite(str(w / "mixed" / "a.jpg"), np.zeros((32, 32, 3), np.uint8))
@@ -163,8 +165,28 @@ CASES = [
      "not a bundle of ours"),
     ("export batch with dynamic batch", ["export", "--weights", "{weights}", "--batch", "2", "--dynamic-batch", "--out", "{o}"],
      2, "exclude each other"),
-    ("export int8", ["export", "--weights", "{weights}", "--format", "openvino", "--precision", "int8", "--out", "{o}"], 2,
-     "not offered for openvino"),
+    ("export int8 from FP32 without --calib", ["export", "--weights", "{weights}", "--precision", "int8", "--out", "{o}"],
+     2, "post-training quantization: give --calib"),
+    ("export int8 calib list with a missing image", ["export", "--weights", "{weights}", "--precision", "int8",
+                                                     "--calib", W + "/calib_missing.txt", "--out", "{o}"], 2,
+     "calib_missing.txt:2: "),
+    ("export int8 unknown calib name", ["export", "--weights", "{weights}", "--precision", "int8", "--calib",
+                                        "shapes-999", "--out", "{o}"], 2, "--calib shapes-999: no such list"),
+    ("export int8 bad policy group", ["export", "--weights", "{weights}", "--precision", "int8", "--calib", "shapes-16",
+                                      "--policy", W + "/policy_bad.yaml", "--out", "{o}"], 2,
+     "policy_bad.yaml: keep_float: unknown group 'decoder.headz'"),
+    ("export fp32 with --calib", ["export", "--weights", "{weights}", "--calib", "shapes-16", "--out", "{o}"], 2,
+     "--calib goes with --precision int8"),
+    ("export tflite int8 in the u8s8 form", ["export", "--weights", "{weights}", "--format", "tflite", "--precision",
+                                             "int8", "--int8-form", "u8s8", "--out", "{o}"], 2,
+     "tflite INT8 comes as static"),
+    ("export int8 on a device without int8", ["export", "--weights", "{weights}", "--target", "jetson-nano",
+                                              "--precision", "int8", "--out", "{o}"], 2, "int8 is not available on jetson-nano"),
+    ("qat without weights", ["qat", "--data", W, "--out", "{o}"], 2, "--weights is required"),
+    ("qat bad policy group", ["qat", "--data", W, "--weights", "{weights}", "--policy", W + "/policy_bad.yaml",
+                              "--out", "{o}"], 2, "unknown group 'decoder.headz'"),
+    ("qat unknown policy", ["qat", "--data", W, "--weights", "{weights}", "--policy", "fastest", "--out", "{o}"], 2,
+     "unknown quantization policy 'fastest'"),
     ("export opset 12", ["export", "--weights", "{weights}", "--opset", "12", "--out", "{o}"], 2, "--opset must be 13..21"),
     ("export opset 13 with GridSample", ["export", "--weights", "{weights}", "--opset", "13", "--out", "{o}"], 2,
      "GridSample needs opset 16"),

@@ -68,8 +68,8 @@ def test_format_registry_states_what_each_format_supports():
         assert callable(writer(name)) and fmt.default_sampling in fmt.samplings and fmt.precisions
         ExportConfig(format=name).validate()
     # anything a format does not state is refused by lookup, with the format's own reason where it has one
-    for fmt, precision, expect in [("tflite", "int8", "not offered for tflite"),
-                                   ("openvino", "int8", "not offered for openvino"),
+    for fmt, precision, expect in [("tflite", "bf16", "not offered for tflite"),
+                                   ("openvino", "bf16", "not offered for openvino"),
                                    ("onnx", "fp16", "ONNX FP16"), ("onnx", "bf16", "not offered for onnx")]:
         with pytest.raises(UserError, match=expect):
             ExportConfig(format=fmt, precision=precision).validate()
@@ -117,8 +117,8 @@ def test_tolerances_are_validated_and_nan_fails_the_gate():
                         ("top100_match_min=1.5", "between 0 and 1"), ("ap_drop_max=-1", ">= 0")]:
         with pytest.raises(UserError, match=expect):
             parse_tolerances([bad])
-    with pytest.raises(UserError, match="no parity tolerances for precision 'int8'"):
-        tolerances_for("int8")
+    with pytest.raises(UserError, match="no parity tolerances for precision 'bf16'"):
+        tolerances_for("bf16")
     tol = tolerances_for("fp32", {"top100_match_min": 0.99})
     assert check({"top100_match": 0.98}, tol) == ["top100_match 0.9800 < 0.99"]  # a minimum, not a maximum
     assert check({"top100_match": 0.995}, tol) == []

@@ -211,6 +211,10 @@ def test_qat_checkpoint_exports_int8_and_fp32(weights, calib_list, tmp_path):
     assert _facts(bundle)["quantization"]["source"] == "qat"
     fp32 = export(tmp_path / "qat.pt", "onnx", out=tmp_path / "f")  # the QAT weights in float
     assert "QuantizeLinear" not in _facts(fp32)["converter"]["ops"]
+    from rtdetr_edge.parity import artifact_name, parity
+
+    report = parity([bundle], weights=weights)  # the QAT row, against the FP32 model
+    assert artifact_name(report["artifacts"][0]).startswith("onnx int8 s8s8 QAT")
 
 
 @pytest.mark.slow

@@ -71,8 +71,10 @@ BROKEN = [
      .replace("format: onnx", "format: tflite"), ["r.yaml", "precision", "fp16 is not available on arm64", "fp32"]),
     ("recipe sampling the runtime lacks", "r.yaml", GOOD_RECIPE.replace("jetson-orin-nano", "jetson-nano")
      .replace("gather", "grid_sample").replace("opset: 17", "opset: 13"), ["r.yaml", "sampling", "use gather"]),
-    ("recipe int8 before QAT", "r.yaml", GOOD_RECIPE.replace("precision: fp16", "precision: int8"),
-     ["r.yaml", "int8", "quantization-aware"]),
+    ("recipe int8 form the runtime does not run", "r.yaml",
+     GOOD_RECIPE.replace("precision: fp16", "precision: int8") + "int8_form: u8s8\n",
+     ["r.yaml", "int8_form", "runs the s8s8 form, not u8s8"]),
+    ("recipe unknown int8 form", "r.yaml", GOOD_RECIPE + "int8_form: s4s4\n", ["r.yaml", "int8_form", "'s8s8'"]),
     ("recipe dla without cores", "r.yaml", GOOD_RECIPE + "dla: true\n", ["r.yaml", "dla", "no DLA"]),
     ("recipe bad tolerance", "r.yaml", GOOD_RECIPE + "tolerances: {score: 1}\n", ["r.yaml", "tolerances", "score"]),
     ("recipe override of no runtime", "r.yaml", GOOD_RECIPE + "overrides:\n  jp9: {opset: 16}\n",

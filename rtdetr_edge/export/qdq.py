@@ -7,23 +7,15 @@ quantizer is a QuantizeLinear/DequantizeLinear pair, int8, zero point 0, weights
 - `fold_weights`: a QuantizeLinear on a float weight initializer becomes the int8 initializer it would
   produce (ONNX rounding: half to even, saturate), so the file carries int8 weights (~4x smaller) and
   runtimes see DequantizeLinear(int8 constant), the weight form every Q/DQ consumer expects.
-- `to_u8s8`: onnxruntime on x86 fuses a Q/DQ pair into an int8 kernel only when the activation is uint8
-  (shared/notes/toolchain.md). A symmetric int8 activation pair (scale s, zero point 0) and a uint8 pair
-  with the same scale and zero point 128 represent the same 256 values, so the rewrite changes the
-  activation pairs' zero points to uint8 128 and nothing else: no recalibration, same numbers.
+- Not here: rewriting the activation pairs to uint8 with zero point 128 (the same 256 values) gives
+  onnxruntime no int8 kernels and runs slower than FP32 (measured: benchmarks/int8.py), so onnxruntime's
+  form is made by its own quantizer (export/int8.py).
 - `qdq_facts`: what the manifest and the tests read back: pair counts, types and zero points.
 """
 
 from collections import Counter
 
 import numpy as np
-
-FORMS = {
-    # form -> (what it is, who it is for)
-    "s8s8": "int8 activations and weights, zero point 0 (TensorRT's explicit-quantization form)",
-    "u8s8": "uint8 activations (zero point 128), int8 weights (onnxruntime's fast form on x86)",
-}
-
 
 def _const_values(graph) -> dict:
     """name -> numpy array for initializers and Constant nodes' outputs."""
@@ -85,32 +77,6 @@ def _is_weight_pair(node, values) -> bool:
     """Weights are quantized per output channel (a scale vector) or are constants; activations per tensor."""
     scale = values.get(node.input[1])
     return node.input[0] in values or (scale is not None and scale.size > 1)
-
-
-def to_u8s8(model) -> int:
-    """Rewrite every activation Q/DQ pair (int8, zero point 0) to uint8 with zero point 128; weights stay
-    int8. Returns the number of activation pairs rewritten. Refuses a graph whose activation zero points
-    are not 0 (not modelopt's symmetric form)."""
-    from onnx import numpy_helper
-
-    graph = model.graph
-    values = _const_values(graph)
-    producers = {o: n for n in graph.node for o in n.output}
-    zp_name = "rtdetr_edge_u8_zero_point_128"
-    graph.initializer.append(numpy_helper.from_array(np.array(128, np.uint8), zp_name))
-    rewritten = 0
-    for n in graph.node:
-        if n.op_type == "QuantizeLinear" and not _is_weight_pair(n, values):
-            zp = values.get(n.input[2]) if len(n.input) > 2 else None
-            if zp is None or zp.dtype != np.int8 or np.any(zp != 0):
-                raise ValueError(f"{n.name}: not a symmetric int8 activation quantizer")
-            n.input[2] = zp_name
-            rewritten += 1
-        elif n.op_type == "DequantizeLinear":
-            src = producers.get(n.input[0])
-            if src is not None and src.op_type == "QuantizeLinear" and src.input[2] == zp_name:
-                n.input[2] = zp_name
-    return rewritten
 
 
 def qdq_facts(model) -> dict:
