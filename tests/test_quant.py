@@ -135,6 +135,24 @@ def test_qat_run_checkpoints_resume_and_ema_copies_ranges(weights, calib_list, t
     assert len((tmp_path / "metrics.csv").read_text().strip().splitlines()) == 4  # header, PTQ, 2 epochs
 
 
+def test_sensitivity_ranks_every_group_and_suggests_a_policy(weights, calib_list, tiny_data, tmp_path):
+    import yaml
+
+    from rtdetr_edge.quant.calib import load_calib
+    from rtdetr_edge.quant.policy import GROUPS, load_policy
+    from rtdetr_edge.quant.sensitivity import scan, write_report
+
+    report = scan(weights, tiny_data, load_calib(calib_list), imgsz=96, max_images=4)
+    assert sorted(r["group"] for r in report["groups"]) == sorted(GROUPS)
+    drops = [r["ap_drop"] for r in report["groups"]]
+    assert drops == sorted(drops, reverse=True) and all(r["layers"] >= 1 for r in report["groups"])
+    files = write_report(report, tmp_path)
+    assert all(f.is_file() for f in files.values())
+    suggested = load_policy(files["policy"])  # the suggestion is a valid policy file
+    assert set(suggested.keep_float) == set(report["suggested_policy"]["keep_float"])
+    assert yaml.safe_load(files["policy"].read_text())["quantize"] == list(GROUPS)
+
+
 def _facts(bundle):
     return json.loads((bundle / "manifest.json").read_text())
 

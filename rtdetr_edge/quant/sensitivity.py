@@ -16,6 +16,7 @@ SUGGEST_AP_DROP = 0.002  # AP (0..1) one group alone may cost before the suggest
 def scan(weights, data, calib, imgsz=None, max_images=None, progress=None) -> dict:
     from ..compare import compare_raw
     from ..data.coco import CocoDetection, resolve_coco_dir
+    from ..data.transforms import eval_transforms
     from ..model.checkpoint import load_model
     from ..runtime.pytorch import torch_outputs
     from ..train.evaluate import evaluate
@@ -23,7 +24,7 @@ def scan(weights, data, calib, imgsz=None, max_images=None, progress=None) -> di
 
     fp32 = load_model(weights, imgsz=imgsz).deploy()
     ann, images = resolve_coco_dir(data, "val")
-    val = CocoDetection(ann, images)
+    val = CocoDetection(ann, images, transforms=eval_transforms(fp32.imgsz))
     val.images = val.images[:max_images or 100]
     batches = calib.batches(fp32.imgsz, 4)
     x = np.concatenate(batches)[:8]
