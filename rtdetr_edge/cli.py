@@ -514,8 +514,6 @@ def train(data: Optional[Path] = typer.Option(None, help="COCO folder: annotatio
         check_number(option, value, low, low_open=low_open)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from .train.trainer import TrainConfig, Trainer
 
     cfg = TrainConfig(data=str(data) if data else None, model=model, weights=str(weights) if weights else None,

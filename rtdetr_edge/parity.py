@@ -12,6 +12,9 @@ images):
   top-100 scores (sorted), the share of PyTorch's top-100 detections that the artifact also has with
   the same label and IoU >= 0.99, and the pixel difference of those matched boxes.
 - with a dataset: COCO AP and AP50 of both, and the difference.
+- INT8: outputs are compared with the fake-quant PyTorch model the artifact was exported from (stored as its
+  golden outputs: a QAT checkpoint is another model than the FP32 one); AP is compared with `--weights`'
+  (give the FP32 checkpoint: the AP drop is then what INT8 costs against FP32).
 
 A tolerance broken -> exit code 1. Without --weights the bundle's stored golden outputs are the
 reference (re-verification on the device, where PyTorch may be absent).
@@ -140,7 +143,14 @@ def parity(models, weights=None, data=None, tolerances=None, max_images=None, pr
         if hasattr(runtime, "effective_precision"):
             entry["runtime_precision"] = runtime.effective_precision
         labels, boxes, scores = runtime.infer(x, sizes)
-        ref = _reference_outputs(refs, manifest, golden)
+        if manifest.get("precision") == "int8" and "raw_scores" in golden:
+            # an INT8 artifact's outputs are compared with the fake-quant PyTorch model it was exported from
+            # (its golden outputs): a QAT model is another model than the FP32 one. AP is against --weights.
+            ref = golden
+            entry["reference"] = "the fake-quant PyTorch model it was exported from (golden outputs); AP " \
+                                 "against " + (str(weights) if weights else "-")
+        else:
+            ref = _reference_outputs(refs, manifest, golden)
         if refs is None:
             entry["reference"] = "golden outputs stored at export"
         metrics = _raw_metrics(bundle, manifest, ref, x)

@@ -244,8 +244,9 @@ class Target:
         return {"format": s["format"], "precision": artifact_precision, "sampling": s["sampling"],
                 "opset": s["opset"], "imgsz": s.get("imgsz"), "simplifier": s.get("simplifier"),
                 "batch": None if batch in (None, "dynamic") else batch,
-                "dynamic_batch": True if batch == "dynamic" else None, "policy": s.get("policy"),
-                "calib": s.get("calib"), "int8_form": s.get("int8_form") or self.runtime.int8_form}
+                "dynamic_batch": True if batch == "dynamic" else None,
+                **({"policy": s.get("policy"), "calib": s.get("calib"),
+                    "int8_form": s.get("int8_form") or self.runtime.int8_form} if s["precision"] == "int8" else {})}
 
     def tolerances(self):
         from .compare import tolerances_for
@@ -377,6 +378,15 @@ def check_target(t: Target, settings=None, graph_checked=False):
         raise UserError(f"{where}: dla: DLA builds static shapes only; give batch: 1 (or N)")
     if s.get("dla") and s["precision"] == "fp32":
         raise UserError(f"{where}: dla: DLA runs FP16 or INT8, not fp32")
+    from .quant.calib import load_calib
+    from .quant.policy import load_policy
+
+    for key, load in (("policy", load_policy), ("calib", load_calib)):  # INT8 data the recipe names
+        if s.get(key):
+            try:
+                load(s[key])
+            except UserError as e:
+                raise UserError(f"{where}: {key}: {e}") from None
     if s.get("tolerances"):
         from .compare import validate_tolerances
 

@@ -74,6 +74,8 @@ BROKEN = [
     ("recipe int8 form the runtime does not run", "r.yaml",
      GOOD_RECIPE.replace("precision: fp16", "precision: int8") + "int8_form: u8s8\n",
      ["r.yaml", "int8_form", "runs the s8s8 form, not u8s8"]),
+    ("recipe unknown policy", "r.yaml", GOOD_RECIPE + "policy: fastest\n", ["r.yaml", "policy", "'fastest'"]),
+    ("recipe unknown calibration list", "r.yaml", GOOD_RECIPE + "calib: nope-8\n", ["r.yaml", "calib", "nope-8"]),
     ("recipe unknown int8 form", "r.yaml", GOOD_RECIPE + "int8_form: s4s4\n", ["r.yaml", "int8_form", "'s8s8'"]),
     ("recipe dla without cores", "r.yaml", GOOD_RECIPE + "dla: true\n", ["r.yaml", "dla", "no DLA"]),
     ("recipe bad tolerance", "r.yaml", GOOD_RECIPE + "tolerances: {score: 1}\n", ["r.yaml", "tolerances", "score"]),

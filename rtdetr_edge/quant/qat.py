@@ -78,8 +78,9 @@ class QATTrainer(Trainer):
                 else (None, None, None)
             if meta is None or not meta.get("quant"):
                 raise UserError(f"{self.out / 'last.pt'}: not a QAT run to resume")
-            model = build_model(cfg.model if cfg.model else meta["variant"], num_classes=meta["num_classes"],
-                                imgsz=cfg.imgsz, class_names=meta.get("class_names"))
+            cfg.model = meta["variant"]
+            model = build_model(meta["variant"], num_classes=meta["num_classes"], imgsz=cfg.imgsz,
+                                class_names=meta.get("class_names"))
             return prepare_form(model, meta, state)
         model = load_model(cfg.weights, imgsz=cfg.imgsz)
         if model.num_classes != self.train_set.num_classes:
