@@ -60,7 +60,7 @@ def main():
 
     from rtdetr_edge.benchmark import benchmark
     from rtdetr_edge.export import export
-    from rtdetr_edge.parity import artifact_name, parity
+    from rtdetr_edge.parity import artifact_name, parity, write_report
     from rtdetr_edge.sysinfo import cpu_info
 
     out = Path(args.out)
@@ -85,6 +85,7 @@ def main():
             bundles.append(bundle(f"acc_{runtime}_qat", args.qat, fmt, "int8", form, calib=args.calib))
         bundles.append(bundle("acc_onnxruntime_qat_s8s8", args.qat, "onnx", "int8", "s8s8"))
         report = parity(bundles, weights=args.fp32, data=args.data)
+        write_report(report, out / "parity_acc")
         rows = []
         for b, a in zip(bundles, report["artifacts"]):
             m = a["metrics"]
