@@ -148,10 +148,12 @@ def test_a_real_rtsp_stream_that_drops_and_comes_back(shapes_video, shapes_onnx,
     import cv2
 
     short, _, _ = shapes_video
-    video = tmp_path / "long.avi"  # 30 s at 10 fps: the server streams it once, no end during the test
+    # 120 s at 10 fps: the server streams it once, so it must not end during the test (under CI load a 30 s
+    # video ended after the restart: a second "stream lost")
+    video = tmp_path / "long.avi"
     frames = read_frames(short)
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (320, 320))
-    for i in range(300):
+    for i in range(1200):
         writer.write(frames[i % len(frames)])
     writer.release()
     port = _free_port()
