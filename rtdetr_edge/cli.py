@@ -725,6 +725,17 @@ def data_synth(out: Path = typer.Argument(..., help="folder to create (must not 
     console.print(f"wrote {out}: {train} train + {val} val images of {imgsz}px, classes: {', '.join(CLASSES)}")
 
 
+def _fit_for_minutes(trainer, label, minutes):
+    """The quickstart's step 3: trainer.fit under a transient progress line (epoch, loss, speed)."""
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task(f"3/6 {label} for {minutes:g} min", total=None)
+        trainer.fit(on_step=lambda i, n, losses, speed: progress.update(
+            task, completed=i, total=n, description=f"3/6 {label}, epoch {trainer.epoch + 1}, "
+                                                   f"loss {losses['loss']:.2f}, {speed:.1f} img/s"))
+
+
 QUICKSTART_INT8_FORMS = {"onnx": "u8s8", "openvino": "s8s8", "tflite": "static"}  # the CPU runtimes' forms
 
 
@@ -797,11 +808,7 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
                       time_limit_min=minutes, seed=seed)
     del start_model
     trainer = Trainer(cfg)
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task(f"3/6 fine-tuning for {minutes:g} min", total=None)
-        trainer.fit(on_step=lambda i, n, losses, speed: progress.update(
-            task, completed=i, total=n, description=f"3/6 fine-tuning, epoch {trainer.epoch + 1}, "
-                                                   f"loss {losses['loss']:.2f}, {speed:.1f} img/s"))
+    _fit_for_minutes(trainer, "fine-tuning", minutes)
     tuned = run / "best.pt"
     best = max(trainer.history, key=lambda r: r["AP"])
     verdict = "kept" if best["AP"] >= before["AP"] - 0.01 else "[yellow]fell[/yellow] (more data or time helps)"
@@ -816,11 +823,7 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
                          out=str(out / "qat"), lr=1e-5, warmup_iters=20, ema_decay=0.999, ema_warmups=200, workers=1,
                          strong_aug=False, time_limit_min=qat_minutes, seed=seed)
         qat_trainer = QATTrainer(qcfg)
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task(f"3/6 quantization-aware fine-tuning for {qat_minutes:g} min", total=None)
-            qat_trainer.fit(on_step=lambda i, n, losses, speed: progress.update(
-                task, completed=i, total=n, description=f"3/6 QAT, epoch {qat_trainer.epoch + 1}, "
-                                                       f"loss {losses['loss']:.2f}, {speed:.1f} img/s"))
+        _fit_for_minutes(qat_trainer, "QAT", qat_minutes)
         qat_best = out / "qat" / "best.pt"
         console.print(f"3/6 QAT (INT8 fake-quant, policy default) {qat_trainer.history[-1]['minutes']:.1f} min: "
                       f"AP {qat_trainer.best_ap:.3f} (calibrated before fine-tuning: "

@@ -74,7 +74,8 @@ def fold_weights(model) -> int:
 
 
 def _is_weight_pair(node, values) -> bool:
-    """Weights are quantized per output channel (a scale vector) or are constants; activations per tensor."""
+    """Whether a QuantizeLinear/DequantizeLinear node is a weight's (its input a constant, or its scale a
+    per-output-channel vector) rather than an activation's (per tensor)."""
     scale = values.get(node.input[1])
     return node.input[0] in values or (scale is not None and scale.size > 1)
 
@@ -94,7 +95,7 @@ def qdq_facts(model) -> dict:
             values_zp = set(np.asarray(zp).ravel().tolist())
             kind = "zero point 0" if values_zp == {0} else "zero point 128" if values_zp == {128} else "asymmetric"
             key = f"{zp.dtype} {kind}"
-        (weights if n.input[0] in values or np.size(values.get(n.input[1], 0)) > 1 else acts)[key] += 1
+        (weights if _is_weight_pair(n, values) else acts)[key] += 1
     ops = Counter(n.op_type for n in graph.node)
     return {"quantize_linear": ops["QuantizeLinear"], "dequantize_linear": ops["DequantizeLinear"],
             "activation_pairs": dict(acts), "weight_dequantizers": dict(weights)}
