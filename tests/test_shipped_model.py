@@ -118,6 +118,7 @@ def test_quickstart_tiny_run(tmp_path):
 
 def test_quickstart_checks_options_before_any_work(tmp_path):
     for args, expect in [(["--formats", "onnx,caffe"], "caffe"), (["--minutes", "0"], "--minutes"),
+                         (["--qat-minutes", "-1"], "--qat-minutes must be >= 0"),
                          (["--train-images", "0"], "--train-images"), (["--weights", tmp_path / "no.pt"], "no.pt")]:
         r = cli("quickstart", "--out", tmp_path / "qs", *args)
         assert r.returncode == 2 and expect in r.stderr and "Traceback" not in r.stderr, r.stderr
