@@ -1,5 +1,11 @@
-"""Record the authors' RT-DETRv2 state_dict layout (key -> shape) from their own code, for the checkpoint
-test (`tests/data/authors_keys_*.json`). Not part of CI: it needs their repository on disk.
+"""Record the authors' RT-DETRv2 state_dict as their own code writes it, for the checkpoint tests
+(`tests/data/authors_keys_*.json`). Not part of CI: it needs their repository on disk.
+
+Per variant it records every key with its shape and dtype at 640x640 (`keys`, `dtypes`) and, built again
+at a small size (`small`, 32x416 by default: wide enough that their anchors hold +inf), the *values* of every buffer that is not a BatchNorm running
+statistic: `decoder.anchors` with the +inf their `_generate_anchors` writes outside the valid border,
+`decoder.valid_mask`, `num_points_scale`, BatchNorm's `num_batches_tracked`. The tests build their
+"authors' checkpoint" from this record, so a test fails whenever a real authors' file would.
 
     # bring their repository (e.g. the search tool's fetch of lyuwenyu/RT-DETR), then:
     python benchmarks/authors_keys.py --repo /path/to/RT-DETR/rtdetrv2_pytorch --out tests/data
@@ -49,7 +55,7 @@ class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
-def build(repo, name, num_classes=80):
+def build(repo, name, num_classes=80, size=(640, 640)):
     import torch.nn as nn
 
     from src.nn.backbone.presnet import PResNet
@@ -68,10 +74,24 @@ def build(repo, name, num_classes=80):
                                   hidden_dim=256, num_levels=3, num_layers=v["num_layers"], num_queries=300,
                                   num_denoising=100, label_noise_ratio=0.5, box_noise_scale=1.0, eval_idx=-1,
                                   num_points=[4, 4, 4], cross_attn_method="default", query_select_method="default",
-                                  eval_spatial_size=[640, 640])
+                                  eval_spatial_size=list(size))
     model = nn.Module()
     model.backbone, model.encoder, model.decoder = backbone, encoder, decoder
-    return {k: list(t.shape) for k, t in model.state_dict().items()}
+    return model
+
+
+def buffer_values(model) -> dict:
+    """Every persistent buffer but BatchNorm's statistics (and FrozenBatchNorm's affine buffers), as nested lists (JSON writes +inf as
+    Infinity, which json.loads reads back)."""
+    state = model.state_dict()
+    out = {}
+    for name, buf in model.named_buffers():
+        if name not in state or (name.rsplit(".", 1)[0] + ".running_mean" in state
+                                 and not name.endswith("num_batches_tracked")):
+            continue  # (frozen) BatchNorm statistics and affine: weights in all but name
+        out[name] = {"dtype": str(buf.dtype).replace("torch.", ""), "shape": list(buf.shape),
+                     "values": buf.tolist()}
+    return out
 
 
 def main():
@@ -79,6 +99,8 @@ def main():
     ap.add_argument("--repo", required=True, help="the authors' rtdetrv2_pytorch folder")
     ap.add_argument("--out", default="tests/data")
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    ap.add_argument("--rev", default="", help="their commit, recorded in the files")
+    ap.add_argument("--small", default="32x416", help="HEIGHTxWIDTH at which buffer values are recorded")
     args = ap.parse_args()
     sys.meta_path.insert(0, _StubFinder())
     sys.path.insert(0, str(Path(args.repo).resolve()))
@@ -92,12 +114,29 @@ def main():
     sys.modules["src.core"] = core
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    small = [int(v) for v in args.small.split("x")]
     for name in args.variants:
-        keys = build(args.repo, name)
+        state = build(args.repo, name).state_dict()
+        keys = {k: list(t.shape) for k, t in state.items()}
+        dtypes = {k: str(t.dtype).replace("torch.", "") for k, t in state.items()}
+        buffers = buffer_values(build(args.repo, name, size=small))
         path = out / f"authors_keys_{name}.json"
-        path.write_text(json.dumps({"source": "lyuwenyu/RT-DETR rtdetrv2_pytorch, built by benchmarks/authors_keys.py",
-                                    "num_classes": 80, "eval_spatial_size": [640, 640], "keys": keys}, indent=0))
-        print(f"{name}: {len(keys)} tensors -> {path}")
+        path.write_text(json.dumps({"source": "lyuwenyu/RT-DETR rtdetrv2_pytorch"
+                                    + (f" at {args.rev}" if args.rev else "") + ", built by benchmarks/authors_keys.py",
+                                    "num_classes": 80, "eval_spatial_size": [640, 640], "keys": keys,
+                                    "dtypes": dtypes, "small": {"eval_spatial_size": small, "buffers": buffers}},
+                                   separators=(",", ":")))
+        inf = sum(1 for b in buffers.values() if b["dtype"].startswith("float")
+                  for v in _flat(b["values"]) if v in (float("inf"), float("-inf")))
+        print(f"{name}: {len(keys)} tensors, {len(buffers)} buffers at {small} ({inf} infinite values) -> {path}")
+
+
+def _flat(values):
+    if isinstance(values, list):
+        for v in values:
+            yield from _flat(v)
+    else:
+        yield values
 
 
 if __name__ == "__main__":

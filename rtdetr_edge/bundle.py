@@ -78,6 +78,20 @@ def read_manifest(bundle) -> dict:
     return manifest
 
 
+def planned(manifest, which="artifact") -> tuple:
+    """(precision, tolerances) the export plan recorded: `which` = "artifact" (the file, run anywhere) or
+    "runtime" (what the device runs: the engine built from the artifact). verify and parity read these and
+    work nothing out again."""
+    from .compare import validate_tolerances
+
+    precision = manifest.get(f"{which}_precision")
+    tol = (manifest.get("tolerances") or {}).get(which) if isinstance(manifest.get("tolerances"), dict) else None
+    if not isinstance(precision, str) or not isinstance(tol, dict):
+        raise UserError(f"{MANIFEST}: no {which}_precision/tolerances.{which}: written by an older rtdetr-edge; "
+                        f"export the bundle again")
+    return precision, validate_tolerances(tol, source=f"{MANIFEST}: tolerances.{which}")
+
+
 def problems(bundle, manifest) -> list:
     """What is wrong with the bundle's files: 'NAME (missing)', 'NAME (differs)', 'manifest.json (edited)'."""
     bundle = Path(bundle)

@@ -207,45 +207,19 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
     With --target: checked against the device's runtime, and engine build files for TensorRT."""
     from rich.status import Status
 
-    from .export import ExportConfig, export as run_export
+    from .export import export as run_export
+    from .export.plan import plan_export
 
-    given = {"weights": str(weights), "format": format, "precision": precision, "imgsz": imgsz, "batch": batch,
-             "dynamic_batch": dynamic_batch, "sampling": sampling, "opset": opset, "simplifier": simplifier,
-             "out": str(out) if out else None, "force": force, "calib": calib, "policy": policy,
-             "int8_form": int8_form}
-    resolved = None
-    if target is not None:
-        from .targets import check_target, resolve
-
-        resolved = resolve(target)
-        if precision not in (None, "int8") and resolved.runtime.runtime == "tensorrt":
-            raise UserError(f"--precision: a TensorRT target exports an FP32 ONNX and builds the engine's precision "
-                            f"on the device ({resolved.precision}, from the recipe); --precision int8 exports a "
-                            f"Q/DQ ONNX for an INT8 engine; write your own recipe for anything else")
-        if precision is not None:
-            check_target(resolved, dict(resolved.settings, precision=precision), graph_checked=True)
-            resolved.settings["precision"] = precision
-        recipe = resolved.export_settings()
-        for key, value in given.items():
-            if value is not None and key in recipe and recipe[key] is not None and recipe[key] != value \
-                    and key not in ("weights", "out", "force"):
-                err.print(f"--{key.replace('_', '-')} {value} overrides the recipe's {recipe[key]} "
-                          f"({resolved.recipe_file})", highlight=False, soft_wrap=True)
-        if dynamic_batch:
-            recipe["batch"] = None
-        if batch is not None:
-            recipe["dynamic_batch"] = None
-        merged = dict(resolved.settings, **{k: v for k, v in given.items() if v is not None and k in
-                                            ("format", "sampling", "opset")})
-        if dynamic_batch:
-            merged["batch"] = "dynamic"
-        check_target(resolved, merged, graph_checked=True)  # format, DLA..; opset and sampling: the graph check
-        cfg, _ = ExportConfig.resolve(recipe=recipe, cli=given)
-    else:
-        cfg, _ = ExportConfig.resolve(cli=given)
-    label = resolved.spec if resolved else f"{cfg.format} {cfg.precision}"
-    with Status(f"exporting {label}", console=err):
-        path = run_export(cfg=cfg, target=resolved)
+    plan = plan_export(target, layer="cli", weights=str(weights), format=format, precision=precision, imgsz=imgsz,
+                       batch=batch, dynamic_batch=dynamic_batch, sampling=sampling, opset=opset, simplifier=simplifier,
+                       out=str(out) if out else None, force=force or None, calib=calib, policy=policy,
+                       int8_form=int8_form)
+    for message in plan.messages:
+        err.print(escape(message), highlight=False, soft_wrap=True)
+    cfg = plan.config
+    label = plan.target.spec if plan.target else f"{cfg.format} {cfg.precision}"
+    with Status(f"exporting {escape(label)}", console=err):
+        path = run_export(plan=plan)
     from .bundle import read_manifest
 
     manifest = read_manifest(path)
@@ -257,8 +231,10 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
     if t:
         check = t.get("graph_check")
         console.print(f"target {t['target']}: {t['title']}, {t['runtime_label']} ({t['runtime']}), runs "
-                      f"{t['precision']}" + (f"; graph check passed ({check['nodes']} nodes, opset {check['opset']})"
-                                             if check else ""), highlight=False, soft_wrap=True)
+                      f"{t['precision']}" + (f"; graph check passed ({len(next(iter(check['files'].values())))} "
+                                             f"rules, {check['nodes']} nodes, opset {check['opset']})"
+                                             if check and check.get("passed") else ""), highlight=False,
+                      soft_wrap=True)
         if "engine" in t:
             console.print(f"on the device: ./build_engine.sh, then rtdetr-edge verify . --engine model.engine "
                           f"(see {path}/README.md)", highlight=False, soft_wrap=True)
@@ -856,26 +832,22 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
 
 def main():
     """Entry point: click's own usage errors (a missing option, `--batch abc`) become one line, exit 2."""
-    try:
-        from typer._click import exceptions as click_exc  # typer >= 0.29 carries its own click
-    except ImportError:
-        from click import exceptions as click_exc
-    abort = (KeyboardInterrupt, getattr(click_exc, "Abort", KeyboardInterrupt), getattr(typer, "Abort",
-                                                                                        KeyboardInterrupt))
+    # click's exception base, reached through typer's public BadParameter (typer >= 0.29 carries its own click)
+    click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     try:
         code = app(standalone_mode=False)  # without standalone mode, click returns typer.Exit's code
-    except abort:
+    except (KeyboardInterrupt, typer.Abort):
         err.print("aborted")
         sys.exit(130)
-    except click_exc.ClickException as e:
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except click_exception as e:
         if type(e).__name__ == "NoArgsIsHelpError":  # `rtdetr-edge` or `rtdetr-edge data` alone: the help
             console.print(e.ctx.get_help())
             sys.exit(0)
         where = f" ({e.ctx.command_path})" if getattr(e, "ctx", None) is not None else ""
         err.print(f"[red]error:[/red] {escape(e.format_message())}{escape(where)}", markup=True, highlight=False,
                   soft_wrap=True)
-        sys.exit(e.exit_code)
-    except typer.Exit as e:
         sys.exit(e.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 

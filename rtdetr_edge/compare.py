@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from .errors import UserError
+from .vocab import OUTPUT_NAMES
 
 # tolerance name -> (metric it limits, "max" = the metric may not exceed it, "min" = may not fall below)
 TOLERANCE_KEYS = {
@@ -81,9 +82,10 @@ def parse_tolerances(items) -> dict:
     return validate_tolerances(out)
 
 
-def check(metrics: dict, tol: dict) -> list:
-    """Descriptions of the broken tolerances; a metric that is NaN breaks its tolerance."""
-    broken = []
+def evaluate(metrics: dict, tol: dict) -> list:
+    """Each tolerance against its metric: [{tolerance, metric, value, limit (the one applied), kind, ok,
+    text}], in the order of `tol`. A NaN metric breaks its tolerance; a metric not measured is left out."""
+    results = []
     for key, limit in tol.items():
         metric, kind = TOLERANCE_KEYS[key]
         v = metrics.get(metric)
@@ -92,12 +94,19 @@ def check(metrics: dict, tol: dict) -> list:
         if key in SWAP_WIDENED and metrics.get("queries_swapped"):
             limit = limit * SWAP_FACTOR  # see SWAP_FACTOR
         if math.isnan(v):
-            broken.append(f"{metric} is NaN")
-        elif kind == "max" and v > limit:
-            broken.append(f"{metric} {v:.4g} > {limit:g}")
-        elif kind == "min" and v < limit:
-            broken.append(f"{metric} {v:.4f} < {limit:g}")
-    return broken
+            ok, text = False, f"{metric} is NaN"
+        elif kind == "max":
+            ok, text = v <= limit, f"{metric} {v:.4g} > {limit:g}"
+        else:
+            ok, text = v >= limit, f"{metric} {v:.4f} < {limit:g}"
+        results.append({"tolerance": key, "metric": metric, "value": v, "limit": limit, "kind": kind, "ok": bool(ok),
+                        "text": None if ok else text})
+    return results
+
+
+def check(metrics: dict, tol: dict) -> list:
+    """Descriptions of the broken tolerances (evaluate() has the structured results)."""
+    return [r["text"] for r in evaluate(metrics, tol) if not r["ok"]]
 
 
 def iou_one_to_many(box, boxes):
@@ -176,6 +185,6 @@ def same_outputs(before, after, atol=1e-6) -> bool:
     if len(before) == 2:  # raw twin: scores, boxes
         d = compare_raw(*before, *after)
         return d["raw_score_max"] <= atol and d["raw_box_max"] <= atol
-    keys = ("labels", "boxes", "scores")
+    keys = OUTPUT_NAMES
     d = compare_topk(dict(zip(keys, before)), dict(zip(keys, after)))
     return d["topk_score_max"] <= atol and d["top100_match"] == 1.0

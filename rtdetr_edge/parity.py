@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .compare import check, compare_raw, compare_topk, tolerances_for
+from .compare import check, compare_raw, compare_topk, validate_tolerances
 from .errors import UserError
 
 LATENCY_RUNS = 10
@@ -58,14 +58,14 @@ class _References:
 
 def _open(bundle, tolerances):
     """Verify the bundle (hashes, manifest digest) and start its report entry."""
-    from .bundle import open_bundle
+    from .bundle import open_bundle, planned
 
     bundle = Path(bundle)
     manifest = open_bundle(bundle)
-    precision = manifest.get("precision", "fp32")
+    precision, tol = planned(manifest, "artifact")  # the export plan's tolerances, then --tol
     entry = {"bundle": str(bundle), "format": manifest["format"], "precision": precision,
              "sampling": manifest.get("sampling"), "imgsz": manifest["input"]["imgsz"],
-             "batch": manifest["input"]["batch"], "tolerances": tolerances_for(precision, tolerances)}
+             "batch": manifest["input"]["batch"], "tolerances": {**tol, **validate_tolerances(tolerances or {})}}
     q = manifest.get("quantization")
     if q:  # which INT8 form was measured, and how its ranges came about
         entry["int8"] = {"form": q.get("form"), "source": q.get("source"), "policy": q.get("policy", {}).get("name"),

@@ -15,122 +15,121 @@ and the key (UserError, exit 2). Device side: pydantic and PyYAML only, no PyTor
 """
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Optional, Union
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from .errors import UserError
+from .vocab import FORMATS, INT8_FORMS, OPSET_MAX, OPSET_MIN, PRECISIONS, SAMPLINGS, SIMPLIFIERS
 
 DATA = Path(__file__).parent / "_targets"  # links to the repo's devices/ and recipes/; real folders in a wheel
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-FORMATS = ("onnx", "openvino", "tflite")
-SAMPLINGS = ("grid_sample", "gather", "discrete")
 GUARDS = ("no_tf32", "layernorm_fp32", "graph_check")
-SIMPLIFIERS = ("onnxslim", "onnxsim", "none")
-INT8_FORMS = ("s8s8", "u8s8", "static")
 # what each runtime family reads, for a device file used alone as a target
 RUNTIME_FORMAT = {"tensorrt": "onnx", "onnxruntime": "onnx", "openvino": "openvino", "tflite": "tflite"}
 
-Precision = Literal["fp32", "fp16", "bf16", "int8"]
-Format = Literal["onnx", "openvino", "tflite"]
-Sampling = Literal["grid_sample", "gather", "discrete"]
+Precision = Literal[PRECISIONS]
+Format = Literal[FORMATS]
+Sampling = Literal[SAMPLINGS]
 
 
-def _models():
-    """The pydantic models, built on first use (pydantic is imported only when targets are)."""
-    from pydantic import BaseModel, ConfigDict, Field
-
-    class Strict(BaseModel):
-        model_config = ConfigDict(extra="forbid", frozen=True)
-
-    class Trtexec(Strict):
-        workspace: str
-        build_only: str
-        layer_precisions: Optional[str] = None  # None: this trtexec cannot pin layer precisions
-        no_tf32: Optional[str] = None
-        opt_level: Optional[str] = None
-
-    class RuntimeFacts(Strict):
-        kind: Literal["runtime"]
-        name: str
-        runtime: Literal["tensorrt", "openvino", "onnxruntime", "tflite"]
-        version: str
-        formats: list[Format] = Field(min_length=1)
-        precisions: list[Precision] = Field(min_length=1)
-        max_opset: Optional[int] = Field(None, ge=7, le=30)
-        unsupported_ops: list[str] = []
-        fixes: dict[str, str] = {}
-        gridsample_max_opset: Optional[int] = None
-        topk_k_initializer: bool = False
-        topk_k_max: Optional[int] = None
-        reduce_axes_initializer: bool = False
-        int8_form: Optional[Literal[INT8_FORMS]] = None  # the INT8 artifact this runtime runs fastest
-        trtexec: Optional[Trtexec] = None
-        notes: list[str] = []
-
-    class DeviceRuntime(Strict):
-        runtime: str
-        label: str
-        cuda: Optional[str] = None
-        python: Optional[str] = None
-
-    class Pitfall(Strict):
-        id: str
-        text: str
-        guard: Literal[GUARDS]
-
-    class Device(Strict):
-        kind: Literal["device"]
-        name: str
-        title: str
-        family: Literal["jetson", "x86", "arm64"]
-        gpu_arch: Optional[str] = None
-        memory_gb: float = Field(gt=0)
-        dla_cores: int = Field(0, ge=0)
-        tf32: bool = False
-        precisions: list[Precision] = Field(min_length=1)
-        runtimes: dict[str, DeviceRuntime] = Field(min_length=1)
-        default_runtime: str
-        cpu_features_at_runtime: bool = False
-        pitfalls: list[Pitfall] = []
-
-    class Settings(Strict):
-        """What a recipe (or one of its per-runtime overrides) may set."""
-        format: Optional[Format] = None
-        precision: Optional[Precision] = None
-        sampling: Optional[Sampling] = None
-        opset: Optional[int] = Field(None, ge=11, le=21)
-        batch: Optional[Union[int, Literal["dynamic"]]] = None
-        imgsz: Optional[Union[int, str]] = None
-        simplifier: Optional[Literal[SIMPLIFIERS]] = None
-        workspace_mb: Optional[int] = Field(None, ge=64)
-        dla: Optional[bool] = None
-        tolerances: Optional[dict[str, float]] = None
-        # INT8: the placement policy (recipes/policies/), the calibration list (calib/), the artifact form
-        policy: Optional[str] = None
-        calib: Optional[str] = None
-        int8_form: Optional[Literal[INT8_FORMS]] = None
-
-    class Recipe(Settings):
-        kind: Literal["recipe"]
-        name: str
-        device: str
-        description: str = ""
-        variant: str = "rtdetrv2_r18vd"  # what the recipe was sized for (a note when the weights differ)
-        aliases: list[str] = []
-        overrides: dict[str, Settings] = {}
-
-    return {"runtime": RuntimeFacts, "device": Device, "recipe": Recipe, "settings": Settings}
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-_MODELS = None
+class Trtexec(Strict):
+    workspace: str
+    build_only: str
+    layer_precisions: Optional[str] = None  # None: this trtexec cannot pin layer precisions
+    no_tf32: Optional[str] = None
+    opt_level: Optional[str] = None
 
 
-def models():
-    global _MODELS
-    if _MODELS is None:
-        _MODELS = _models()
-    return _MODELS
+class RuntimeFacts(Strict):
+    kind: Literal["runtime"]
+    name: str
+    runtime: Literal["tensorrt", "openvino", "onnxruntime", "tflite"]
+    version: str
+    formats: list[Format] = Field(min_length=1)
+    precisions: list[Precision] = Field(min_length=1)
+    max_opset: Optional[int] = Field(None, ge=7, le=30)
+    unsupported_ops: list[str] = []
+    fixes: dict[str, str] = {}
+    gridsample_max_opset: Optional[int] = None
+    topk_k_initializer: bool = False
+    topk_k_max: Optional[int] = None
+    reduce_axes_initializer: bool = False
+    int8_form: Optional[Literal[INT8_FORMS]] = None  # the INT8 artifact this runtime runs fastest
+    # parity tolerances per precision for what this runtime runs (over compare.DEFAULT_TOLERANCES): TFLite's
+    # static INT8 costs more accuracy than Q/DQ on TensorRT or OpenVINO
+    tolerances: dict[Precision, dict[str, float]] = {}
+    trtexec: Optional[Trtexec] = None
+    notes: list[str] = []
+
+
+class DeviceRuntime(Strict):
+    runtime: str
+    label: str
+    cuda: Optional[str] = None
+    python: Optional[str] = None
+
+
+class Pitfall(Strict):
+    id: str
+    text: str
+    guard: Literal[GUARDS]
+
+
+class Device(Strict):
+    kind: Literal["device"]
+    name: str
+    title: str
+    family: Literal["jetson", "x86", "arm64"]
+    gpu_arch: Optional[str] = None
+    memory_gb: float = Field(gt=0)
+    dla_cores: int = Field(0, ge=0)
+    tf32: bool = False
+    precisions: list[Precision] = Field(min_length=1)
+    runtimes: dict[str, DeviceRuntime] = Field(min_length=1)
+    default_runtime: str
+    cpu_features_at_runtime: bool = False
+    pitfalls: list[Pitfall] = []
+
+
+class Settings(Strict):
+    """What a recipe (or one of its per-runtime overrides) may set."""
+    format: Optional[Format] = None
+    precision: Optional[Precision] = None
+    sampling: Optional[Sampling] = None
+    opset: Optional[int] = Field(None, ge=OPSET_MIN, le=OPSET_MAX)
+    batch: Optional[Union[int, Literal["dynamic"]]] = None
+    imgsz: Optional[Union[int, str]] = None
+    simplifier: Optional[Literal[SIMPLIFIERS]] = None
+    workspace_mb: Optional[int] = Field(None, ge=64)
+    dla: Optional[bool] = None
+    tolerances: Optional[dict[str, float]] = None
+    # INT8: the placement policy (recipes/policies/), the calibration list (calib/), the artifact form
+    policy: Optional[str] = None
+    calib: Optional[str] = None
+    int8_form: Optional[Literal[INT8_FORMS]] = None
+
+
+class Recipe(Settings):
+    kind: Literal["recipe"]
+    name: str
+    device: str
+    description: str = ""
+    variant: str = "rtdetrv2_r18vd"  # what the recipe was sized for (a note when the weights differ)
+    aliases: list[str] = []
+    overrides: dict[str, Settings] = {}
+
+
+MODELS = {"runtime": RuntimeFacts, "device": Device, "recipe": Recipe, "settings": Settings}
+
+
+def models() -> dict:
+    return MODELS
 
 
 def _where(loc) -> str:
@@ -201,14 +200,19 @@ def _by_name(name, folder, kind, base=None):
 
 
 def runtime_facts(name, base=None):
-    return _by_name(name, "devices/runtimes", "runtime", base)
+    facts, path = _by_name(name, "devices/runtimes", "runtime", base)
+    from .compare import validate_tolerances
+
+    for precision, tol in facts.tolerances.items():
+        validate_tolerances(tol, source=f"{path}: tolerances.{precision}")
+    return facts, path
 
 
 def device(name, base=None):
     return _by_name(name, "devices", "device", base)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Target:
     """A resolved target: the recipe's settings for one runtime key of one device."""
     name: str  # recipe name
@@ -248,10 +252,16 @@ class Target:
                 **({"policy": s.get("policy"), "calib": s.get("calib"),
                     "int8_form": s.get("int8_form") or self.runtime.int8_form} if s["precision"] == "int8" else {})}
 
+    def with_settings(self, **changes) -> "Target":
+        """A copy with some settings changed (a Target is never changed in place)."""
+        return replace(self, settings={**self.settings, **changes})
+
     def tolerances(self):
+        """What the device runs must meet: the precision's defaults, the runtime's, then the recipe's."""
         from .compare import tolerances_for
 
-        return tolerances_for(self.precision, self.settings.get("tolerances"))
+        return tolerances_for(self.precision, {**self.runtime.tolerances.get(self.precision, {}),
+                                               **(self.settings.get("tolerances") or {})})
 
     def describe(self) -> dict:
         d, r = self.device, self.runtime

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .compare import check, compare_raw, compare_topk, tolerances_for, validate_tolerances
+from .compare import compare_raw, compare_topk, evaluate, validate_tolerances
 from .errors import UserError
 
-OUTPUT_NAMES = ("labels", "boxes", "scores")
+from .vocab import OUTPUT_NAMES
 
 
 def read_outputs(path) -> dict:
@@ -46,7 +46,7 @@ def read_outputs(path) -> dict:
 
 def verify(bundle, engine=None, outputs=None, tolerances=None) -> dict:
     """Verify one bundle on this machine; returns the report with `ok`."""
-    from .bundle import artifact, golden_inputs, load_golden, problems, read_manifest
+    from .bundle import artifact, golden_inputs, load_golden, planned, problems, read_manifest
     from .runtime.base import load_runtime
 
     bundle = Path(bundle)
@@ -59,13 +59,15 @@ def verify(bundle, engine=None, outputs=None, tolerances=None) -> dict:
     damaged = problems(bundle, manifest)
     golden = load_golden(bundle)
     x, sizes = golden_inputs(golden)
-    if engine is not None or outputs is not None:  # what the device built and ran: the target's precision
-        ran, precision = (f"TensorRT engine {Path(engine).name}" if engine else f"outputs {Path(outputs).name}"), \
-            target.get("precision", manifest.get("precision", "fp32"))
+    device_ran = engine is not None or outputs is not None  # what the device built and ran, or the artifact
+    precision, tol = planned(manifest, "runtime" if device_ran else "artifact")
+    if engine is not None:
+        ran = f"TensorRT engine {Path(engine).name}"
+    elif outputs is not None:
+        ran = f"outputs {Path(outputs).name}"
     else:
-        ran, precision = f"{manifest['format']} {artifact(manifest)['file']}", manifest.get("precision", "fp32")
-    base = target.get("tolerances") if precision == target.get("precision") else None
-    tol = tolerances_for(precision, {**(base or {}), **validate_tolerances(tolerances or {})})
+        ran = f"{manifest['format']} {artifact(manifest)['file']}"
+    tol = {**tol, **validate_tolerances(tolerances or {})}
     report = {"bundle": str(bundle), "ran": ran, "precision": precision, "target": target.get("target"),
               "tolerances": tol, "files": "ok" if not damaged else damaged}
     metrics = {}
@@ -85,30 +87,31 @@ def verify(bundle, engine=None, outputs=None, tolerances=None) -> dict:
     if any(len(art[k]) < n for k in OUTPUT_NAMES):
         raise UserError(f"outputs for {min(len(art[k]) for k in OUTPUT_NAMES)} images; the golden data has {n}")
     metrics.update(compare_topk(golden, {k: art[k][:n] for k in OUTPUT_NAMES}))
-    broken = check(metrics, tol)
-    if damaged:
-        broken.insert(0, "files differ from the manifest: " + ", ".join(damaged))
-    report.update(metrics=metrics, broken=broken, ok=not broken)
+    checks = evaluate(metrics, tol)
+    checks.append({"tolerance": "files", "metric": "sha256", "value": "ok" if not damaged else "differ",
+                   "limit": "ok", "kind": "equal", "ok": not damaged,
+                   "text": None if not damaged else "files differ from the manifest: " + ", ".join(damaged)})
+    broken = [c["text"] for c in checks if not c["ok"]]
+    report.update(metrics=metrics, checks=checks, broken=broken, ok=not broken)
     return report
 
 
-ROWS = [("raw_score_max", "score max (raw)", "{:.2e}", "raw_score_max"),
-        ("raw_box_max", "box max (raw)", "{:.2e}", "raw_box_max"),
-        ("queries_swapped", "queries swapped", "{:.3f}", "queries_swapped_max"),
-        ("topk_score_max", "score max (top-k)", "{:.2e}", "topk_score_max"),
-        ("top100_match", "top-100 match", "{:.3f}", "top100_match_min"),
-        ("matched_box_px_max", "box px max", "{:.2e}", None)]
+ROWS = {"raw_score_max": ("score max (raw)", "{:.2e}"), "raw_box_max": ("box max (raw)", "{:.2e}"),
+        "queries_swapped": ("queries swapped", "{:.3f}"), "topk_score_max": ("score max (top-k)", "{:.2e}"),
+        "top100_match": ("top-100 match", "{:.3f}"), "sha256": ("files (sha256)", "{}")}
+INFORMATIVE = {"matched_box_px_max": ("box px max", "{:.2e}")}  # measured, no tolerance
 
 
 def rows(report) -> list:
-    """(metric, value, limit, ok) for the table and the Markdown."""
+    """(check, value, limit, ok) for the table, from the structured checks (and the measured-only rows)."""
     out = []
-    broken = " ".join(report["broken"])
-    for key, title, fmt, tol_key in ROWS:
-        if key not in report["metrics"]:
-            continue
-        v = report["metrics"][key]
-        limit = report["tolerances"].get(tol_key) if tol_key else None
-        out.append((title, "-" if v is None else fmt.format(v), "-" if limit is None else f"{limit:g}", key not in broken))
-    out.append(("files (sha256)", "ok" if report["files"] == "ok" else "differ", "ok", report["files"] == "ok"))
+    for c in report["checks"]:
+        title, fmt = ROWS.get(c["metric"], (c["metric"], "{}"))
+        value = c["value"] if isinstance(c["value"], str) else fmt.format(c["value"])
+        limit = c["limit"] if isinstance(c["limit"], str) else f"{c['limit']:g}"
+        out.append((title, value, limit, c["ok"]))
+    for key, (title, fmt) in INFORMATIVE.items():
+        v = report["metrics"].get(key)
+        if key in report["metrics"]:
+            out.append((title, "-" if v is None else fmt.format(v), "-", True))
     return out

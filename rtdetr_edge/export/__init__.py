@@ -13,12 +13,12 @@ from typing import Optional
 
 import numpy as np
 
+from .. import vocab
 from ..errors import UserError
+from ..vocab import SAMPLINGS, SIMPLIFIERS
 
 log = logging.getLogger("rtdetr_edge")
 
-SAMPLINGS = ("grid_sample", "gather", "discrete")
-SIMPLIFIERS = ("onnxslim", "onnxsim", "none")
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class ExportConfig:
     batch: int = 1
     dynamic_batch: bool = False
     sampling: Optional[str] = None  # None: the format's default
-    opset: int = 17
+    opset: int = vocab.OPSET_DEFAULT
     simplifier: str = "onnxslim"  # onnxslim, onnxsim or none; a result is kept only if outputs stay the same
     out: Optional[str] = None  # None: exports/VARIANT_HxW_FORMAT_PRECISION
     force: bool = False
@@ -113,9 +113,9 @@ class ExportConfig:
             raise UserError(f"--dynamic-batch is not supported for {fmt.name} (fixed shapes); give --batch N")
         if self.dynamic_batch and self.batch != 1:
             raise UserError("--batch and --dynamic-batch exclude each other: give one")
-        if not 13 <= int(self.opset) <= 21:
-            raise UserError(f"--opset must be 13..21, got {self.opset}")
-        if self.sampling == "grid_sample" and self.opset < 16 and self.format != "tflite":
+        if not vocab.OPSET_MIN <= int(self.opset) <= vocab.OPSET_MAX:
+            raise UserError(f"--opset must be {vocab.OPSET_MIN}..{vocab.OPSET_MAX}, got {self.opset}")
+        if self.sampling == "grid_sample" and self.opset < vocab.GRIDSAMPLE_MIN_OPSET and self.format != "tflite":
             raise UserError(f"--opset {self.opset}: GridSample needs opset 16 or newer; give --sampling gather "
                             f"(the same bilinear numbers through gathers) for opsets 13..15")
         if self.simplifier not in SIMPLIFIERS:
@@ -162,26 +162,31 @@ def write_artifact(model, cfg: ExportConfig, folder, raw=False) -> dict:
     return writer(cfg.format)(module, path, example, cfg, raw=raw)
 
 
-def export(weights=None, format=None, *, cfg: ExportConfig = None, target=None, **options) -> Path:
+def export(weights=None, format=None, *, target=None, plan=None, **options) -> Path:
     """Export a checkpoint to a bundle folder; returns its path. A failed export leaves nothing behind.
-    Give an ExportConfig (`cfg=`), or its fields (`export("w.pt", "onnx", precision="fp32", out=...)`).
-    `target` ("jetson-orin-nano@jp6.2", a YAML file, or a resolved targets.Target): its recipe fills what
-    is not given, the written graph is checked against its runtime before the bundle is kept, and TensorRT
-    targets get their engine build files."""
+
+    `export("w.pt", "onnx", precision="fp32", out=...)`, or with `target` ("jetson-orin-nano@jp6.2", a YAML
+    file, or a resolved targets.Target): its recipe fills what is not given, every refusal the CLI makes is
+    made here too (plan.plan_export), the written graph is checked against its runtime before the bundle is
+    kept, and TensorRT targets get their engine build files. `plan=` takes an ExportPlan resolved before."""
+    from .plan import plan_export
+
+    if plan is None:
+        plan = plan_export(target, layer="call", weights=weights, format=format, **options)
+    elif weights is not None or format is not None or target is not None or options:
+        raise TypeError("export(plan=...) takes nothing else: the plan holds every setting")
+    return export_plan(plan)
+
+
+def export_plan(plan) -> Path:
+    """Carry out a resolved ExportPlan."""
     from ..bundle import GOLDEN, PREPROCESSING, versions, write_manifest
     from ..fsutil import atomic_dir
     from ..model.checkpoint import load_model
     from .bundle import golden_images, golden_outputs
+    from .plan import bundle_path
 
-    if target is not None and isinstance(target, (str, Path)):
-        from ..targets import resolve
-
-        target = resolve(str(target))
-    if cfg is None:
-        cfg, _ = ExportConfig.resolve(recipe=target.export_settings() if target else None,
-                                      call={"weights": weights, "format": format, **options})
-    else:
-        cfg.validate()
+    cfg, target = plan.config, plan.target
     if not cfg.weights:
         raise UserError("--weights is required")
     fmt = FORMATS[cfg.format]
@@ -200,8 +205,7 @@ def export(weights=None, format=None, *, cfg: ExportConfig = None, target=None, 
     if target is not None and target.recipe.variant != model.variant:
         log.info("the recipe %s was sized for %s; exporting %s as given", target.name, target.recipe.variant,
                  model.variant)
-    out = Path(cfg.out) if cfg.out else Path("exports") / (
-        f"{model.variant}_{imgsz[0]}x{imgsz[1]}_" + (f"{target.name}" if target else f"{fmt.name}_{cfg.precision}"))
+    out = bundle_path(cfg, model, target)
     with atomic_dir(out, force=cfg.force) as tmp:
         facts = write_artifact(model, cfg, tmp)
         raw_facts = write_artifact(model, cfg, tmp / RAW_DIR, raw=True)
@@ -218,13 +222,16 @@ def export(weights=None, format=None, *, cfg: ExportConfig = None, target=None, 
         manifest = {
             "producer": "rtdetr-edge export",
             "format": fmt.name, "artifact": fmt.artifact, "precision": cfg.precision, "sampling": cfg.sampling,
+            # what the file holds, what the device runs, and the tolerances each must meet: verify and parity
+            # read these and nothing else
+            **plan.describe(),
             "artifacts": [{"kind": "model", "file": fmt.artifact, **entry, "produced_by": facts},
                           {"kind": "raw", "file": f"{RAW_DIR}/{fmt.artifact}", **entry, "produced_by": raw_facts,
                            "outputs": "pred_scores [N,Q,C] sigmoid, pred_boxes [N,Q,4] cxcywh normalised"}],
             "variant": model.variant, "num_classes": model.num_classes, "class_names": model.class_names,
             "weights": str(cfg.weights), "export_config": settings,
             "input": {"imgsz": list(imgsz), "batch": "dynamic" if cfg.dynamic_batch else cfg.batch,
-                      "names": ["images", "orig_target_sizes"],
+                      "names": list(vocab.INPUT_NAMES),
                       "images": "float32 [N,3,H,W] RGB in [0,1]", "orig_target_sizes": "[N,2] (width, height)"},
             "outputs": {"labels": "[N,300] class index", "boxes": "[N,300,4] xyxy in original pixels",
                         "scores": "[N,300] sigmoid score, best first"},
@@ -242,21 +249,27 @@ def export(weights=None, format=None, *, cfg: ExportConfig = None, target=None, 
 def _apply_target(folder, model, target, cfg, manifest, golden) -> dict:
     """Check the written graphs against the target's runtime (a violation aborts the export: nothing is kept),
     add the device files, and return the manifest's `target` entry."""
-    from .check import check_onnx, graph_facts
+    from .check import check_onnx_report, graph_facts
 
     entry = target.describe()
-    entry["tolerances"] = target.tolerances()
     entry["export_settings"] = {k: v for k, v in asdict(cfg).items() if k not in ("weights", "out", "force")}
     if cfg.format == "onnx":
-        bad = []
-        for kind in ("model", "raw"):
-            path = folder / (RAW_DIR if kind == "raw" else "") / FORMATS["onnx"].artifact
-            bad += check_onnx(path, target.runtime)
+        reports = [check_onnx_report(folder / (RAW_DIR if kind == "raw" else "") / FORMATS["onnx"].artifact,
+                                     target.runtime) for kind in ("model", "raw")]
+        bad = [v for r in reports for v in r["violations"]]
         if bad:  # the model and its raw twin mostly break the same rules: each rule once
             seen = list(dict.fromkeys(b.split(": ", 1)[1] for b in bad))
             more = f" (and {len(seen) - 3} more)" if len(seen) > 3 else ""
             raise UserError(f"--target {target.spec}: {'; '.join(seen[:3])}{more}; nothing was written")
-        entry["graph_check"] = {"passed": True, **graph_facts(folder / FORMATS["onnx"].artifact)}
+        facts = graph_facts(folder / FORMATS["onnx"].artifact)
+        entry["graph_check"] = {"passed": all(r["passed"] for r in reports), "runtime": reports[0]["runtime"],
+                                "files": {r["file"] if i == 0 else f"{RAW_DIR}/{r['file']}": r["rules"]
+                                          for i, r in enumerate(reports)},
+                                "opset": facts["opset"], "nodes": facts["nodes"], "ops": facts["ops"]}
+    else:  # OpenVINO IR and TFLite: their converters emit only what their runtime runs
+        entry["graph_check"] = {"passed": None, "runtime": target.runtime.name,
+                                "why_not": f"{cfg.format}: written by its runtime's own converter; the recipe's "
+                                           f"format and precision were checked against the device"}
     if target.runtime.runtime == "tensorrt":
         from .jetson import write_device_files
 

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..vocab import INT8_FORMS_OF_FORMAT
 
 log = logging.getLogger("rtdetr_edge")
 
 FORM_OF_FORMAT = {"onnx": "s8s8", "openvino": "s8s8", "tflite": "static"}  # without a target
-FORMS_OF_FORMAT = {"onnx": ("s8s8", "u8s8"), "openvino": ("s8s8",), "tflite": ("static",)}
+FORMS_OF_FORMAT = INT8_FORMS_OF_FORMAT
 TFLITE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import torch
 
+from .. import vocab
 from ..compare import same_outputs
 
 log = logging.getLogger("rtdetr_edge")
 
-OPSET = 17  # the default; ExportConfig.opset chooses another
-INPUT_NAMES = ["images", "orig_target_sizes"]
-OUTPUT_NAMES = ["labels", "boxes", "scores"]
-RAW_OUTPUT_NAMES = ["pred_scores", "pred_boxes"]
+INPUT_NAMES = list(vocab.INPUT_NAMES)
+OUTPUT_NAMES = list(vocab.OUTPUT_NAMES)
+RAW_OUTPUT_NAMES = list(vocab.RAW_OUTPUT_NAMES)
 
 
 class RawOutputs(torch.nn.Module):
@@ -43,7 +43,7 @@ def write(module, path, example_inputs, cfg, raw=False) -> dict:
 
 
 def export_onnx(module, path, example_inputs, dynamic_batch=False, raw=False, simplifier="onnxslim",
-                opset=OPSET) -> dict:
+                opset=vocab.OPSET_DEFAULT) -> dict:
     """Export `module` (DeployModel, or RawOutputs with raw=True) to `path`. Returns facts for the manifest.
     Below opset 14 self-attention is written as matmul + softmax (no exporter for SDPA there); below 17 the
     exporter writes LayerNorm out as ReduceMean/Sub/Pow/Sqrt/Div (TensorRT < 8.6 parses no LayerNormalization)."""

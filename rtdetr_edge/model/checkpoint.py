@@ -112,10 +112,25 @@ def _short(keys, n=5):
     return ", ".join(keys[:n]) + more
 
 
+def drop_size_dependent(state: dict, source="checkpoint") -> dict:
+    """The state without the size-dependent buffers (``decoder.anchors``, ``decoder.valid_mask``). They are
+    recomputed for the size asked for, so their values are never used; the authors' code writes +inf into the
+    anchors outside the valid border, which must not count as a broken weight."""
+    dropped = [k for k in SIZE_DEPENDENT_KEYS if k in state]
+    if dropped:
+        log.debug("%s: ignored %s: size-dependent buffers, recomputed for the input size (the authors' anchors "
+                  "hold +inf outside the valid border)", source, ", ".join(dropped))
+    return {k: v for k, v in state.items() if k not in SIZE_DEPENDENT_KEYS}
+
+
 def load_state_into(model: RTDETR, state: dict, source: str = "checkpoint") -> list:
     """Strictly load `state` into `model`; class-dependent tensors of another class count are left as
     initialised. Returns the keys re-initialised. Raises UserError naming missing/unexpected keys."""
-    state = {k: v for k, v in state.items() if k not in SIZE_DEPENDENT_KEYS}
+    state = drop_size_dependent(state, source)
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise UserError(f"{source}: non-finite weights (NaN or inf) in {len(bad)} tensors, e.g. {_short(bad, 2)}; "
+                        "the checkpoint is broken")
     own = model.state_dict()
     reinit = []
     ckpt_classes = state.get("decoder.enc_score_head.weight")
@@ -178,10 +193,6 @@ def _load_model(weights, state, meta, variant, num_classes, imgsz, sampling):
     size = parse_imgsz(imgsz if imgsz is not None else (640, 640))
     model = build_model(variant, num_classes=num_classes, imgsz=size, sampling=sampling, class_names=class_names)
     prepare_form(model, meta, state)
-    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise UserError(f"{weights}: non-finite weights (NaN or inf) in {len(bad)} tensors, e.g. {_short(bad, 2)}; "
-                        "the checkpoint is broken")
     reinit = load_state_into(model, state, source=str(weights))
     if reinit:
         log.warning("%s: %d classes in the checkpoint, %d asked for: re-initialised %d class-dependent tensors "

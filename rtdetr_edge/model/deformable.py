@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn import init
 
-SAMPLING_METHODS = ("grid_sample", "gather", "discrete")
+from ..vocab import SAMPLINGS as SAMPLING_METHODS
 
 
 def _check_method(method: str) -> str:
