@@ -30,12 +30,30 @@ from rtdetr_edge.data.coco import CocoDetection, resolve_coco_dir
 from rtdetr_edge.data.transforms import eval_transforms
 from rtdetr_edge.model.checkpoint import load_model, read_checkpoint
 from rtdetr_edge.train.evaluate import METRICS, evaluate
-from rtdetr_edge.zoo import WEIGHTS_DIR, write_shipped
+from rtdetr_edge.zoo import SHIPPED, WEIGHTS_DIR
 
 COMMAND = ("rtdetr-edge data synth runs/shapes/data --train 800 --val 100 --imgsz 320 --seed 0 && "
            "rtdetr-edge train --data runs/shapes/data --model rtdetrv2_r18vd --epochs 12 --batch 4 --imgsz 320 "
            "--lr 2e-4 --warmup-iters 100 --ema-warmups 2000 --workers 1 --no-strong-aug --seed 0 --time-limit 135 "
            "--out runs/shapes/train")
+
+
+def write_shipped(checkpoint, name: str, card_fields: dict) -> Path:
+    """Store a checkpoint's weights (the EMA weights of a training checkpoint) as a shipped half-precision
+    file with its card. Used once per release of a reference model."""
+    from rtdetr_edge.fsutil import atomic_path, atomic_write_text
+    from rtdetr_edge.model.checkpoint import META_KEY
+
+    model = load_model(checkpoint)
+    state = {k: (v.detach().half() if v.is_floating_point() else v.detach()).cpu()
+             for k, v in model.state_dict().items()}
+    stem = SHIPPED[name]
+    target = WEIGHTS_DIR / f"{stem}.pt"
+    with atomic_path(target) as tmp:
+        torch.save({"model": state, META_KEY: {**model.meta(), "shipped": name, "stored_as": "float16"}}, tmp)
+    atomic_write_text(WEIGHTS_DIR / f"{stem}.json", json.dumps({"name": name, **model.meta(), **card_fields},
+                                                              indent=2))
+    return target
 
 
 def ap_of(weights, data):

@@ -92,6 +92,15 @@ def planned(manifest, which="artifact") -> tuple:
     return precision, validate_tolerances(tol, source=f"{MANIFEST}: tolerances.{which}")
 
 
+def is_bundle(path) -> bool:
+    """A folder that we wrote: it holds a manifest that reads as ours."""
+    try:
+        read_manifest(path)
+    except UserError:
+        return False
+    return True
+
+
 def problems(bundle, manifest) -> list:
     """What is wrong with the bundle's files: 'NAME (missing)', 'NAME (differs)', 'manifest.json (edited)'."""
     bundle = Path(bundle)

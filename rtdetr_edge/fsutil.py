@@ -79,27 +79,17 @@ def atomic_write_text(path, text: str) -> None:
         tmp.write_text(text)
 
 
-def is_bundle(path) -> bool:
-    """A folder that we wrote: it holds a manifest that reads as ours."""
-    from .bundle import read_manifest  # bundle imports this module: import when used
-
-    try:
-        read_manifest(path)
-    except UserError:
-        return False
-    return True
-
-
 @contextmanager
-def atomic_dir(out, force=False):
+def atomic_dir(out, force=False, replaceable=None):
     """Yield a temporary folder beside `out`; on success it becomes `out`, on failure it disappears.
 
-    `force` replaces an existing `out` only when it is one of our bundles (never a user's folder or file)."""
+    `force` replaces an existing `out` only when `replaceable(out)` says it is one of ours (bundle.is_bundle:
+    never a user's folder or file); without `replaceable`, nothing is replaced."""
     out = Path(out)
     if out.exists() or out.is_symlink():
         if not force:
             raise UserError(f"{out}: exists; choose another --out or pass --force")
-        if not out.is_dir() or not is_bundle(out):
+        if not out.is_dir() or replaceable is None or not replaceable(out):
             raise UserError(f"{out}: exists and is not a bundle of ours; --force replaces only bundles "
                             "(remove it yourself or choose another --out)")
     try:

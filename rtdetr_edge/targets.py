@@ -22,9 +22,9 @@ from typing import Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import UserError
+from .paths import DATA, data_dir  # noqa: F401  (DATA: the shipped folders, for callers)
 from .vocab import FORMATS, INT8_FORMS, OPSET_MAX, OPSET_MIN, PRECISIONS, SAMPLINGS, SIMPLIFIERS
 
-DATA = Path(__file__).parent / "_targets"  # links to the repo's devices/ and recipes/; real folders in a wheel
 GUARDS = ("no_tf32", "layernorm_fp32", "graph_check")
 # what each runtime family reads, for a device file used alone as a target
 RUNTIME_FORMAT = {"tensorrt": "onnx", "onnxruntime": "onnx", "openvino": "openvino", "tflite": "tflite"}
@@ -176,10 +176,6 @@ def parse(path, kind=None):
         return models()[found].model_validate(data)
     except ValidationError as e:
         raise UserError(_error_line(path, e, found)) from None
-
-
-def data_dir(name) -> Path:
-    return DATA / name
 
 
 def _shipped(folder) -> dict:

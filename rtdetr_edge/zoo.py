@@ -27,23 +27,3 @@ def resolve_weights(weights) -> Path:
     if str(weights) in SHIPPED and not path.exists():
         return WEIGHTS_DIR / f"{SHIPPED[str(weights)]}.pt"
     return path
-
-
-def write_shipped(checkpoint, name: str, card_fields: dict) -> Path:
-    """Store a checkpoint's weights (the EMA weights of a training checkpoint) as a shipped half-precision
-    file with its card. Used once per release of a reference model (see benchmarks/reference_model.py)."""
-    import torch
-
-    from .fsutil import atomic_path, atomic_write_text
-    from .model.checkpoint import META_KEY, load_model
-
-    model = load_model(checkpoint)
-    state = {k: (v.detach().half() if v.is_floating_point() else v.detach()).cpu()
-             for k, v in model.state_dict().items()}
-    stem = SHIPPED[name]
-    target = WEIGHTS_DIR / f"{stem}.pt"
-    with atomic_path(target) as tmp:
-        torch.save({"model": state, META_KEY: {**model.meta(), "shipped": name, "stored_as": "float16"}}, tmp)
-    atomic_write_text(WEIGHTS_DIR / f"{stem}.json", json.dumps({"name": name, **model.meta(), **card_fields},
-                                                              indent=2))
-    return target

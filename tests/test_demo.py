@@ -165,7 +165,7 @@ def test_a_real_rtsp_stream_that_drops_and_comes_back(shapes_video, shapes_onnx,
                             stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 60
-        while time.time() < deadline and (not js.parent.glob(".d.jsonl*") or True):
+        while time.time() < deadline:
             time.sleep(1)
             tmp = list(tmp_path.glob(".d.jsonl.*"))
             if tmp and len(tmp[0].read_text().splitlines()) >= 10:
@@ -251,8 +251,11 @@ def test_benchmark_two_bundles_side_by_side(bundles, tmp_path):
     report = json.loads((tmp_path / "b" / "benchmark.json").read_text())
     first, second = report["models"]
     assert first["backend"] == "onnxruntime" and second["backend"] == "openvino" and second["ran"] == "f32"
-    assert len(first["times_ms"]) == len(second["times_ms"]) == 5 and first["speedup_vs_first"] == 1.0
-    assert second["speedup_vs_first"] == pytest.approx(first["p50_ms"] / second["p50_ms"])
+    assert len(first["times_ms"]) == len(second["times_ms"]) == 5 and min(first["times_ms"] + second["times_ms"]) > 0
+    for e in (first, second):  # the summary is what the timed runs say (recomputed here, not read back)
+        assert e["p50_ms"] == pytest.approx(float(np.median(e["times_ms"])))
+        assert e["fps"] == pytest.approx(1000.0 / e["p50_ms"])
+    assert second["speedup_vs_first"] == pytest.approx(float(np.median(first["times_ms"]) / np.median(second["times_ms"])))
     assert first["p50_ms"] <= first["p90_ms"] <= first["p99_ms"] and report["cpu"]["cores"] >= 1
     assert (tmp_path / "b" / "benchmark.png").stat().st_size > 1000 and (tmp_path / "b" / "benchmark.md").is_file()
     r = subprocess.run(CLI + ["benchmark", "--model", str(bundles["onnx"]), "--runs", "0"], capture_output=True,

@@ -51,7 +51,7 @@ def plan_export(target=None, layer="cli", **given) -> ExportPlan:
     `given`: ExportConfig fields the caller set (None = not set); `layer`: what to call the caller in
     messages and in `origin` ("cli" or "call")."""
     from ..compare import tolerances_for
-    from . import ExportConfig
+    from .config import ExportConfig
 
     given = {k: v for k, v in given.items() if v is not None}
     if target is None:
@@ -93,7 +93,7 @@ def plan_export(target=None, layer="cli", **given) -> ExportPlan:
 def _with_defaults(origin) -> dict:
     from dataclasses import fields
 
-    from . import ExportConfig
+    from .config import ExportConfig
 
     return {f.name: origin.get(f.name, "default") for f in fields(ExportConfig)}
 

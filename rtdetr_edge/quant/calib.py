@@ -21,7 +21,7 @@ CALIB_KEYS = ("description", "images", "folder", "count", "generate")
 
 
 def calib_dir() -> Path:
-    from ..targets import data_dir
+    from ..paths import data_dir
 
     return data_dir("calib")
 

@@ -108,7 +108,7 @@ class Policy:
 
 
 def policies_dir() -> Path:
-    from ..targets import data_dir
+    from ..paths import data_dir
 
     return data_dir("recipes") / "policies"
 
