@@ -409,7 +409,7 @@ def benchmark(model: list[str] = typer.Option(..., help="bundle, exported file o
 
 
 def _print_parity(result, paths):
-    from .parity import COLUMNS, artifact_name, fmt_metric
+    from .parity import COLUMNS, artifact_name, fmt_metric, gate_text
 
     cols = [c for c in COLUMNS if any(c[0] in a["metrics"] for a in result["artifacts"])]
     table = Table(title="parity vs " + (str(result["weights"]) if result["weights"] else "stored golden outputs"))
@@ -418,8 +418,10 @@ def _print_parity(result, paths):
         table.add_column(title, justify="right")
     table.add_column("result")
     for a in result["artifacts"]:
-        table.add_row(artifact_name(a), *(fmt_metric(a["metrics"], k, f) for k, _, f in cols),
-                      "[green]pass[/green]" if a["ok"] else "[red]FAIL[/red] " + escape("; ".join(a["broken"])))
+        verdict = "[green]pass[/green]" if a["ok"] else "[red]FAIL[/red] " + escape("; ".join(a["broken"]))
+        if a["ok"] and gate_text(a):
+            verdict += f" ({escape(gate_text(a))})"
+        table.add_row(artifact_name(a), *(fmt_metric(a["metrics"], k, f) for k, _, f in cols), verdict)
     console.print(table)
     console.print(f"report: {paths['json']}, {paths['md']}, {paths['png']}", highlight=False, soft_wrap=True)
 

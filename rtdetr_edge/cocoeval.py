@@ -54,8 +54,9 @@ def coco_eval(ann_file, detections, category_ids, class_names, image_ids=None) -
     return out
 
 
-def evaluate_runtime(runtime, dataset, batch=4, progress=None) -> dict:
-    """COCO metrics of any runtime (exported artifact or PyTorch) on a CocoDetection's images."""
+def evaluate_runtime(runtime, dataset, batch=4, progress=None, matches=False) -> dict:
+    """COCO metrics of any runtime (exported artifact or PyTorch) on a CocoDetection's images; with
+    `matches`, also the per-image matches (apstats.Matches) an AP difference's interval is computed from."""
     from .preprocess import preprocess
 
     if runtime.class_names is not None and len(runtime.class_names) != dataset.num_classes:
@@ -71,5 +72,10 @@ def evaluate_runtime(runtime, dataset, batch=4, progress=None) -> dict:
             dets += to_coco_results(t["image_id"], lab, box, sc, dataset.category_ids)
         if progress:
             progress(len(items))
-    return coco_eval(dataset.ann_file, dets, dataset.category_ids, dataset.class_names,
-                     image_ids=[im["id"] for im in dataset.images])
+    image_ids = [im["id"] for im in dataset.images]
+    metrics = coco_eval(dataset.ann_file, dets, dataset.category_ids, dataset.class_names, image_ids=image_ids)
+    if matches:
+        from .apstats import match
+
+        metrics["matches"] = match(dataset.ann_file, dets, image_ids)
+    return metrics

@@ -93,14 +93,25 @@ def evaluate(metrics: dict, tol: dict) -> list:
             continue
         if key in SWAP_WIDENED and metrics.get("queries_swapped"):
             limit = limit * SWAP_FACTOR  # see SWAP_FACTOR
+        interval = metrics.get(f"{metric}_interval")
+        extra = {}
         if math.isnan(v):
             ok, text = False, f"{metric} is NaN"
+        elif interval is not None and kind == "max":
+            # measured on a sample of images: broken only when the drop is significantly over the limit
+            from .apstats import gate
+
+            extra = gate(interval, limit)
+            ok = extra["ok"]
+            text = (f"{metric} {v:.4g} > {limit:g}, significantly ({interval['level']:.0%} interval "
+                    f"{interval['lo']:+.4f}..{interval['hi']:+.4f} over {interval['n_images']} images)")
         elif kind == "max":
             ok, text = v <= limit, f"{metric} {v:.4g} > {limit:g}"
         else:
             ok, text = v >= limit, f"{metric} {v:.4f} < {limit:g}"
         results.append({"tolerance": key, "metric": metric, "value": v, "limit": limit, "kind": kind, "ok": bool(ok),
-                        "text": None if ok else text})
+                        "text": None if ok else text, **{k: extra[k] for k in ("status", "images_to_resolve")
+                                                         if k in extra}})
     return results
 
 

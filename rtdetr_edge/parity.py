@@ -11,7 +11,10 @@ images):
 - after top-k: the post-processed outputs of the shipped artifact itself: max/mean difference of the
   top-100 scores (sorted), the share of PyTorch's top-100 detections that the artifact also has with
   the same label and IoU >= 0.99, and the pixel difference of those matched boxes.
-- with a dataset: COCO AP and AP50 of both, and the difference.
+- with a dataset: COCO AP and AP50 of both, and the difference with its 95% interval from a paired
+  bootstrap over the images (apstats). The AP tolerance is broken only when the whole interval is over it;
+  an interval wider than the tolerance is reported as "not resolvable at this set size", with the number of
+  images that would resolve it.
 - INT8: outputs are compared with the fake-quant PyTorch model the artifact was exported from (stored as its
   golden outputs: a QAT checkpoint is another model than the FP32 one); AP is compared with `--weights`'
   (give the FP32 checkpoint: the AP drop is then what INT8 costs against FP32).
@@ -24,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .compare import check, compare_raw, compare_topk, validate_tolerances
+from .compare import compare_raw, compare_topk, evaluate, validate_tolerances
 from .errors import UserError
 
 LATENCY_RUNS = 10
+BOOTSTRAP_RESAMPLES = 1000  # seeded: the same report for the same outputs
 
 
 class _References:
@@ -52,7 +56,7 @@ class _References:
             from .runtime.pytorch import TorchRuntime
 
             runtime = TorchRuntime(None, model=self.model(imgsz, sampling))
-            self.ap[key] = evaluate_runtime(runtime, dataset, progress=progress)
+            self.ap[key] = evaluate_runtime(runtime, dataset, progress=progress, matches=True)
         return self.ap[key]
 
 
@@ -159,15 +163,24 @@ def parity(models, weights=None, data=None, tolerances=None, max_images=None, pr
         if dataset is not None:
             from .cocoeval import evaluate_runtime
 
-            art_ap = evaluate_runtime(runtime, dataset, progress=progress)
+            art_ap = evaluate_runtime(runtime, dataset, progress=progress, matches=True)
             metrics["AP"], metrics["AP50"] = art_ap["AP"], art_ap["AP50"]
             if refs is not None:
+                from .apstats import paired_bootstrap
+
                 ref_ap = refs.coco(manifest["input"]["imgsz"], manifest.get("sampling"), dataset, progress)
                 metrics["torch_AP"], metrics["torch_AP50"] = ref_ap["AP"], ref_ap["AP50"]
                 metrics["ap_drop"] = ref_ap["AP"] - art_ap["AP"]
+                # the same images resampled for both: how far the drop itself moves with the images drawn
+                metrics["ap_drop_interval"] = paired_bootstrap(ref_ap["matches"], art_ap["matches"],
+                                                               resamples=BOOTSTRAP_RESAMPLES)
         entry["metrics"] = metrics
-        entry["broken"] = check(metrics, entry["tolerances"])
+        entry["checks"] = evaluate(metrics, entry["tolerances"])
+        entry["broken"] = [c["text"] for c in entry["checks"] if not c["ok"]]
         entry["ok"] = not entry["broken"]
+        ap = next((c for c in entry["checks"] if c["metric"] == "ap_drop"), None)
+        if ap is not None and "status" in ap:
+            entry["ap_gate"] = {k: ap[k] for k in ("status", "limit", "images_to_resolve")}
         report["artifacts"].append(entry)
     report["ok"] = all(a["ok"] for a in report["artifacts"])
     return report
@@ -182,7 +195,24 @@ COLUMNS = [("raw_score_max", "score max (raw)", "{:.2e}"), ("raw_box_max", "box 
 
 def fmt_metric(metrics, key, fmt):
     v = metrics.get(key)
-    return "-" if v is None else fmt.format(v)
+    if v is None:
+        return "-"
+    interval = metrics.get(f"{key}_interval")
+    if interval is not None:  # the AP drop with its interval: "+0.0043 [-0.0011, +0.0102]"
+        return f"{fmt.format(v)} [{interval['lo']:+.4f}, {interval['hi']:+.4f}]"
+    return fmt.format(v)
+
+
+def gate_text(a) -> str:
+    """The AP gate's verdict for a table cell: what the interval supports."""
+    g = a.get("ap_gate")
+    if not g:
+        return ""
+    if g["status"] == "not resolvable":
+        return f"AP: not resolvable at this set size (~{g['images_to_resolve']} images would resolve {g['limit']:g})"
+    if g["status"] == "within noise":
+        return f"AP: drop not significantly over {g['limit']:g}"
+    return f"AP: {g['status']}"
 
 
 def artifact_name(a):
@@ -202,10 +232,15 @@ def write_report(report, folder) -> dict:
              "| artifact | " + " | ".join(c[1] for c in cols) + " | result |",
              "|---" * (len(cols) + 2) + "|"]
     for a in report["artifacts"]:
-        result = "pass" if a["ok"] else "FAIL: " + "; ".join(a["broken"])
+        result = ("pass" if a["ok"] else "FAIL: " + "; ".join(a["broken"])) + \
+            (f" ({gate_text(a)})" if gate_text(a) and a["ok"] else "")
         cells = " | ".join(fmt_metric(a["metrics"], k, f) for k, _, f in cols)
         lines.append(f"| {artifact_name(a)} | {cells} | {result} |")
-    lines += ["", "Tolerances per artifact are in parity.json (defaults per precision, overridable with --tol)."]
+    lines += ["", "Tolerances per artifact are in parity.json (the export plan's, recorded in each manifest; "
+              "overridable with --tol).",
+              "AP drop: reference AP - artifact AP, with its 95% interval from a paired bootstrap over the images "
+              f"({BOOTSTRAP_RESAMPLES} resamples, seed 0). The AP tolerance is broken only when the whole interval "
+              "is over it; an interval wider than the tolerance cannot resolve it (not resolvable)."]
     return write_report_files(folder, "parity", report, "\n".join(lines) + "\n", _chart)
 
 
