@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .errors import UserError
+from .quickstart import QuickstartConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="RT-DETRv2 from PyTorch training to verified edge artifacts.")
@@ -32,26 +33,22 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except UserError as e:
-            err.print(f"[red]error:[/red] {e}", markup=True, highlight=False, soft_wrap=True)
+            _error(str(e))
             raise typer.Exit(2)
         except ModuleNotFoundError as e:
-            top = (e.name or "").split(".")[0]
-            if top not in EXTRAS:
+            from .extras import missing_message
+
+            message = missing_message(e.name)
+            if message is None:
                 raise
-            err.print(f"[red]error:[/red] {EXTRAS[top]} is not installed here; this needs "
-                      f"`pip install 'rtdetr-edge[{EXTRA_OF[top]}]'` (a bundle runs without it)", markup=True,
-                      highlight=False, soft_wrap=True)
+            _error(message)
             raise typer.Exit(2)
     return wrapper
 
 
-# a missing optional dependency is a one-line answer naming the extra that brings it, not a traceback
-EXTRAS = {"torch": "PyTorch", "onnx": "onnx", "onnxruntime": "onnxruntime", "openvino": "OpenVINO",
-          "litert_torch": "litert-torch", "ai_edge_quantizer": "ai-edge-quantizer", "ai_edge_litert": "ai-edge-litert",
-          "faster_coco_eval": "faster-coco-eval", "onnxslim": "onnxslim"}
-EXTRA_OF = {"torch": "train", "onnx": "export", "onnxruntime": "onnx", "openvino": "openvino",
-            "litert_torch": "export", "ai_edge_quantizer": "export", "ai_edge_litert": "tflite",
-            "faster_coco_eval": "coco", "onnxslim": "export"}
+def _error(text: str):
+    """One line on stderr: 'error: TEXT', TEXT printed literally (a [bracket] in it is text, not markup)."""
+    err.print("[red]error:[/red] " + escape(text), markup=True, highlight=False, soft_wrap=True)
 
 
 def check_number(option: str, value, low=None, high=None, low_open=False):
@@ -504,38 +501,9 @@ def train(data: Optional[Path] = typer.Option(None, help="COCO folder: annotatio
     trainer = Trainer(cfg)
     if trainer.epoch >= cfg.epochs:
         raise UserError(f"{out}/last.pt already finished {trainer.epoch} epochs; raise --epochs to train more")
-    _fit_with_progress(trainer, cfg)
+    fit_with_progress(trainer, err)
     if trainer.rank == 0:
         console.print(f"run folder {out}: last.pt, best.pt (AP {trainer.best_ap:.3f}), metrics.csv, metrics.png")
-
-
-def _fit_with_progress(trainer, cfg):
-    """trainer.fit with a progress bar per epoch and one line per evaluation (training and QAT)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    quiet = trainer.rank != 0
-    columns = [TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TextColumn("{task.fields[losses]}"), TextColumn("{task.fields[speed]}"), TimeElapsedColumn(),
-               TimeRemainingColumn()]
-    with Progress(*columns, console=err, disable=quiet) as progress:
-        task = progress.add_task("train", total=None, epoch=trainer.epoch + 1, losses="", speed="")
-
-        def on_step(i, n, losses, speed):
-            text = " ".join(f"{k[5:] or 'loss'} {v:.3f}" for k, v in losses.items() if k.startswith("loss"))
-            progress.update(task, completed=i, total=n, epoch=f"{trainer.epoch + 1}/{cfg.epochs}", losses=text,
-                            speed=f"{speed:.1f} img/s")
-
-        def on_epoch(row, metrics):
-            ap = f"AP {metrics['AP']:.3f} AP50 {metrics['AP50']:.3f} AP75 {metrics['AP75']:.3f}"
-            if "train_loss" not in row:  # QAT's evaluation of the calibrated model before any step
-                progress.console.print(f"calibrated INT8 before fine-tuning (the PTQ baseline): {ap}", highlight=False)
-                return
-            progress.console.print(
-                f"epoch {row['epoch']}/{cfg.epochs}: loss {row['train_loss']:.3f}, {row['train_images_per_s']:.2f} "
-                f"img/s, {ap} ({row['minutes']:.1f} min)", highlight=False)
-            progress.reset(task, total=None)
-
-        trainer.fit(on_step, on_epoch)
 
 
 @app.command()
@@ -548,10 +516,11 @@ def qat(weights: Optional[Path] = typer.Option(None, help="the trained FP32 chec
                                                          "YAML file (default: the recipe's, else 'default')"),
         calib: Optional[str] = typer.Option(None, help="calibration list (calib/NAME, .txt, .yaml or a folder; "
                                                         "default: the recipe's, else shapes-64)"),
-        epochs: int = typer.Option(3, help="fine-tuning epochs"),
+        epochs: Optional[int] = typer.Option(None, help="fine-tuning epochs [default: QATConfig's, 3]"),
         minutes: Optional[float] = typer.Option(None, help="stop after this many minutes (evaluates first)"),
-        lr: float = typer.Option(1e-5, help="AdamW learning rate (backbone at 0.1x)"),
-        batch: int = typer.Option(4, help="images per batch"),
+        lr: Optional[float] = typer.Option(None, help="AdamW learning rate, backbone at 0.1x [default: QATConfig's, "
+                                                      "1e-5]"),
+        batch: Optional[int] = typer.Option(None, help="images per batch [default: QATConfig's, 4]"),
         imgsz: Optional[str] = typer.Option(None, help=IMGSZ_HELP + " (default: the checkpoint's)"),
         distill: bool = typer.Option(True, "--distill/--no-distill",
                                      help="also match the FP32 model's hybrid-encoder feature maps"),
@@ -595,14 +564,17 @@ def qat(weights: Optional[Path] = typer.Option(None, help="the trained FP32 chec
         return
     from .quant.qat import QATConfig, QATTrainer
 
-    cfg = QATConfig(data=str(data), weights=str(weights) if weights else None, epochs=epochs, batch=batch,
-                    imgsz=imgsz or _checkpoint_imgsz(weights or out / "last.pt"), out=str(out), resume=resume, lr=lr,
-                    warmup_iters=50, ema_decay=0.999, ema_warmups=200, workers=workers, strong_aug=False,
-                    time_limit_min=minutes, seed=seed, policy=policy, calib=calib, distill=distill)
+    from .ui import fit_with_progress
+
+    schedule = {k: v for k, v in dict(epochs=epochs, batch=batch, lr=lr).items() if v is not None}
+    cfg = QATConfig(data=str(data), weights=str(weights) if weights else None,
+                    imgsz=imgsz or _checkpoint_imgsz(weights or out / "last.pt"), out=str(out), resume=resume,
+                    workers=workers, time_limit_min=minutes, seed=seed, policy=policy, calib=calib, distill=distill,
+                    **schedule)
     trainer = QATTrainer(cfg)
     if trainer.epoch >= cfg.epochs:
         raise UserError(f"{out}/last.pt already finished {trainer.epoch} epochs; raise --epochs to train more")
-    _fit_with_progress(trainer, cfg)
+    fit_with_progress(trainer, err)
     ptq = f"; PTQ baseline AP {trainer.ptq_metrics['AP']:.3f}" if trainer.ptq_metrics else ""
     console.print(f"run folder {out}: last.pt, best.pt (INT8 fake-quant AP {trainer.best_ap:.3f}{ptq}), "
                   f"metrics.csv, metrics.png; export with `rtdetr-edge export --weights {out}/best.pt "
@@ -703,20 +675,6 @@ def data_synth(out: Path = typer.Argument(..., help="folder to create (must not 
     console.print(f"wrote {out}: {train} train + {val} val images of {imgsz}px, classes: {', '.join(CLASSES)}")
 
 
-def _fit_for_minutes(trainer, label, minutes):
-    """The quickstart's step 3: trainer.fit under a transient progress line (epoch, loss, speed)."""
-    from rich.progress import Progress
-
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task(f"3/6 {label} for {minutes:g} min", total=None)
-        trainer.fit(on_step=lambda i, n, losses, speed: progress.update(
-            task, completed=i, total=n, description=f"3/6 {label}, epoch {trainer.epoch + 1}, "
-                                                   f"loss {losses['loss']:.2f}, {speed:.1f} img/s"))
-
-
-QUICKSTART_INT8_FORMS = {"onnx": "u8s8", "openvino": "s8s8", "tflite": "static"}  # the CPU runtimes' forms
-
-
 @app.command()
 @user_errors
 def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for everything it makes"),
@@ -724,7 +682,8 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
                                                                  "reference model)"),
                minutes: float = typer.Option(3.0, help="fine-tuning budget in minutes"),
                train_images: int = typer.Option(200, help="generated training images"),
-               val_images: int = typer.Option(50, help="generated validation images"),
+               val_images: int = typer.Option(QuickstartConfig.val_images, help="generated validation images (the AP gate's "
+                                                                   "resolution grows with them)"),
                formats: str = typer.Option("onnx,openvino,tflite", help="comma-separated export formats"),
                qat_minutes: float = typer.Option(2.0, help="quantization-aware fine-tuning budget in minutes; "
                                                            "each format is also exported INT8 (0: no INT8)"),
@@ -733,109 +692,41 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
     it briefly, quantization-aware fine-tuning (INT8), export to ONNX, OpenVINO and TFLite in FP32 and INT8,
     measure parity with COCO AP against the FP32 PyTorch model, and save an image with the detections
     drawn."""
-    import time
+    from .quickstart import STEPS, run
 
-    from rich.progress import Progress
+    cfg = QuickstartConfig(out=str(out), weights=str(weights), minutes=minutes, qat_minutes=qat_minutes,
+                           train_images=train_images, val_images=val_images, seed=seed,
+                           formats=tuple(f.strip() for f in formats.split(",") if f.strip())).validate()
 
-    from .export import FORMATS
+    class Reporter:
+        console = err  # progress bars on stderr; the steps on stdout
 
-    # everything checked before any work starts: a bad option leaves nothing behind
-    fmts = [f.strip() for f in formats.split(",") if f.strip()]
-    unknown = [f for f in fmts if f not in FORMATS]
-    if not fmts or unknown:
-        raise UserError(f"--formats: {', '.join(unknown) or 'none given'} (known: {', '.join(FORMATS)})")
-    if not (minutes > 0 and minutes == minutes):
-        raise UserError(f"--minutes must be > 0, got {minutes}")
-    if not (qat_minutes >= 0 and qat_minutes == qat_minutes):
-        raise UserError(f"--qat-minutes must be >= 0, got {qat_minutes}")
-    if train_images < 1 or val_images < 1:
-        raise UserError("--train-images and --val-images must be >= 1")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
-    from .data.coco import CocoDetection, resolve_coco_dir
-    from .data.synth import generate
-    from .data.transforms import eval_transforms
-    from .export import export as run_export
-    from .model.checkpoint import load_model
-    from .parity import parity as run_parity, write_report
-    from .predict import predict as run_predict
-    from .train.evaluate import evaluate
-    from .train.trainer import TrainConfig, Trainer
+        def step(self, n, text):
+            globals()["console"].print(f"{n}/{STEPS} {escape(text)}", highlight=False, soft_wrap=True)
 
-    start_model = load_model(weights)  # a bad --weights fails here, before any work
-    imgsz = start_model.imgsz
-    start = time.time()
-    out.mkdir(parents=True, exist_ok=True)
-    data = out / "data"
-    if not (data / "annotations").is_dir():
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task("1/6 generating the dataset", total=train_images + val_images)
-            generate(data, train_images, val_images, max(imgsz), seed=seed, progress=lambda: progress.advance(task))
-    console.print(f"1/6 dataset {data} ({train_images} train + {val_images} val images, seed {seed}, 6 shape "
-                  "classes)", highlight=False)
-    ann, img_dir = resolve_coco_dir(data, "val")
-    val = CocoDetection(ann, img_dir, transforms=eval_transforms(imgsz))
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task("2/6 evaluating the start model", total=len(val))
-        before = evaluate(start_model, val, batch_size=4, progress=lambda n: progress.advance(task, n))
-    console.print(f"2/6 {weights} on the fresh validation set: AP {before['AP']:.3f}, AP50 {before['AP50']:.3f}",
-                  highlight=False)
-    run = out / "finetune"
-    cfg = TrainConfig(data=str(data), model=start_model.variant, weights=str(weights), epochs=1000, batch=4,
-                      imgsz=imgsz, out=str(run), lr=2e-5, warmup_iters=20, workers=1, strong_aug=False,
-                      time_limit_min=minutes, seed=seed)
-    del start_model
-    trainer = Trainer(cfg)
-    _fit_for_minutes(trainer, "fine-tuning", minutes)
-    tuned = run / "best.pt"
-    best = max(trainer.history, key=lambda r: r["AP"])
-    verdict = "kept" if best["AP"] >= before["AP"] - 0.01 else "[yellow]fell[/yellow] (more data or time helps)"
-    console.print(f"3/6 fine-tuned {len(trainer.history)} epochs ({trainer.history[-1]['minutes']:.1f} min): AP "
-                  f"{best['AP']:.3f} (before {before['AP']:.3f}: {verdict}), AP50 {best['AP50']:.3f} -> {tuned}",
-                  highlight=False)
-    qat_best = None
-    if qat_minutes > 0:
-        from .quant.qat import QATConfig, QATTrainer
+        def parity(self, report, paths):
+            _print_parity(report, paths)
 
-        qcfg = QATConfig(data=str(data), weights=str(tuned), epochs=1000, batch=4, imgsz=imgsz,
-                         out=str(out / "qat"), lr=1e-5, warmup_iters=20, ema_decay=0.999, ema_warmups=200, workers=1,
-                         strong_aug=False, time_limit_min=qat_minutes, seed=seed)
-        qat_trainer = QATTrainer(qcfg)
-        _fit_for_minutes(qat_trainer, "QAT", qat_minutes)
-        qat_best = out / "qat" / "best.pt"
-        console.print(f"3/6 QAT (INT8 fake-quant, policy default) {qat_trainer.history[-1]['minutes']:.1f} min: "
-                      f"AP {qat_trainer.best_ap:.3f} (calibrated before fine-tuning: "
-                      f"{qat_trainer.ptq_metrics['AP']:.3f}) -> {qat_best}", highlight=False)
-    bundles = []
-    for fmt in fmts:
-        with err.status(f"4/6 exporting {fmt}"):
-            bundles.append(run_export(tuned, fmt, out=out / "exports" / fmt, force=True))
-        console.print(f"4/6 exported {bundles[-1]}", highlight=False)
-    for fmt in fmts if qat_best else []:
-        form = QUICKSTART_INT8_FORMS[fmt]
-        with err.status(f"4/6 exporting {fmt} INT8 ({form})"):
-            bundles.append(run_export(qat_best, fmt, precision="int8", int8_form=form,
-                                      out=out / "exports" / f"{fmt}_int8", force=True))
-        console.print(f"4/6 exported {bundles[-1]} (INT8, {form})", highlight=False)
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task("5/6 measuring parity", total=None)
-        result = run_parity(bundles, tuned, data, progress=lambda n: progress.advance(task, n))
-    console.print("5/6 parity against the PyTorch model:")
-    _print_parity(result, write_report(result, out / "parity"))
-    drawn = out / "predict"
-    for path, det, names in run_predict(bundles[0], img_dir, conf=0.5, save=drawn, exported=True):
-        console.print(f"6/6 {len(det)} detections in {path.name} by {bundles[0].name}: {drawn / (path.stem + '.jpg')}",
-                      highlight=False)
-        break
-    console.print(f"done in {(time.time() - start) / 60:.1f} min")
+    result = run(cfg, Reporter())
+    console.print(f"done in {result['minutes']:.1f} min")
     if not result["ok"]:
         raise typer.Exit(1)
+
+
+def quiet_libraries():
+    """A user sees our messages, not the libraries' noise: JAX (imported by TFLite's INT8 quantizer) warns at
+    every os.fork() that forking a multithreaded process may deadlock; our forks (data loader workers,
+    subprocesses) run no JAX."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
 
 
 def main():
     """Entry point: click's own usage errors (a missing option, `--batch abc`) become one line, exit 2."""
     # click's exception base, reached through typer's public BadParameter (typer >= 0.29 carries its own click)
     click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    quiet_libraries()
     try:
         code = app(standalone_mode=False)  # without standalone mode, click returns typer.Exit's code
     except (KeyboardInterrupt, typer.Abort):

@@ -29,11 +29,30 @@ def test_shipped_model_is_in_the_package_and_listed():
     card = shipped_models()["shapes"]
     assert card["variant"] == "rtdetrv2_r18vd" and card["imgsz"] == [320, 320]
     assert card["class_names"] == ["circle", "square", "triangle", "star", "hexagon", "cross"]
-    assert card["metrics"]["AP"] >= 0.60 and card["metrics"]["AP50"] >= 0.75 and "rtdetr-edge train" in card["command"]
+    assert "rtdetr-edge train" in card["command"]
     path = resolve_weights("shapes")
     assert path.is_file() and path.stat().st_size < 45e6  # half precision
     r = cli("models")
     assert r.returncode == 0 and "shapes" in r.stdout and "Shipped models" in r.stdout
+
+
+def test_the_model_cards_numbers_are_what_the_model_scores(tmp_path):
+    """The card's AP is re-measured, not read back: its validation set (generated, seed 0, 100 images at 320)
+    is generated again and the shipped file evaluated on it."""
+    from rtdetr_edge import load_model
+    from rtdetr_edge.data.coco import CocoDetection, resolve_coco_dir
+    from rtdetr_edge.data.synth import generate
+    from rtdetr_edge.data.transforms import eval_transforms
+    from rtdetr_edge.train.evaluate import evaluate
+
+    card = shipped_models()["shapes"]
+    assert "100 val images at 320 px, seed 0" in card["dataset"]
+    data = generate(tmp_path / "card", 0, 100, 320, seed=0)
+    ann, images = resolve_coco_dir(data, "val")
+    model = load_model("shapes")
+    metrics = evaluate(model, CocoDetection(ann, images, transforms=eval_transforms(model.imgsz)), batch_size=8)
+    for key in ("AP", "AP50", "AP75"):
+        assert metrics[key] == pytest.approx(card["metrics"][key], abs=0.005), (key, metrics[key], card["metrics"])
 
 
 def test_shipped_model_detects_on_fresh_data(fresh_val):
@@ -98,22 +117,34 @@ def test_shipped_model_exports_to_onnx_with_pytorchs_detections(fresh_val, tmp_p
 
 
 def test_quickstart_tiny_run(tmp_path):
+    """The main job passes on a fresh run: with 4 validation images the INT8 row's AP gate says it cannot
+    resolve its tolerance instead of failing (or passing) on noise; every other check holds."""
     out = tmp_path / "qs"
     r = cli("quickstart", "--out", out, "--minutes", "0.05", "--qat-minutes", "0.05", "--train-images", "4",
             "--val-images", "4", "--formats", "onnx", timeout=1200)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     report = json.loads((out / "parity" / "parity.json").read_text())
     fp32, int8 = report["artifacts"]
-    # 4 validation images: the INT8 row's AP may move by more than its 0.003 tolerance (then exit 1, said in
-    # the table); the FP32 row must pass
-    assert r.returncode == (0 if report["ok"] else 1), r.stdout[-2000:] + r.stderr[-3000:]
-    assert fp32["ok"] and fp32["precision"] == "fp32" and int8["int8"] == {**int8["int8"], "form": "u8s8", "source": "qat"}
-    assert all(b.startswith("ap_drop") for b in int8["broken"]), int8["broken"]
-    for step in ("1/6", "2/6", "3/6", "3/6 QAT", "4/6", "5/6", "6/6", "done in"):
-        assert step in r.stdout
-    a = fp32
-    assert {"AP", "torch_AP", "ap_drop"} <= set(a["metrics"])
+    assert report["ok"] and fp32["ok"] and int8["ok"]
+    assert fp32["precision"] == "fp32" and int8["int8"] == {**int8["int8"], "form": "u8s8", "source": "qat"}
+    assert int8["ap_gate"]["status"] == "not resolvable" and int8["ap_gate"]["images_to_resolve"] > 4
+    assert int8["tolerances"]["ap_drop_max"] == 0.003  # the export plan's INT8 tolerance for onnxruntime
+    assert "not resolvable at this set size" in r.stdout
+    lines = r.stdout.splitlines()
+    for n in range(1, 8):  # seven steps, each numbered once, in order
+        assert sum(line.startswith(f"{n}/7 ") for line in lines) == 1, (n, r.stdout)
+    assert "done in" in r.stdout and "os.fork()" not in r.stderr  # no library noise
+    assert {"AP", "torch_AP", "ap_drop", "ap_drop_interval"} <= set(fp32["metrics"])
     assert (out / "finetune" / "best.pt").is_file() and (out / "qat" / "best.pt").is_file()
     assert list((out / "predict").glob("*.jpg"))
+
+
+def test_quickstart_is_a_python_function(tmp_path):
+    from rtdetr_edge import quickstart
+
+    with pytest.raises(Exception, match="--formats"):
+        quickstart.run(out=str(tmp_path / "q"), formats=("caffe",))
+    assert not (tmp_path / "q").exists()
 
 
 def test_quickstart_checks_options_before_any_work(tmp_path):

@@ -27,6 +27,15 @@ log = logging.getLogger("rtdetr_edge")
 
 @dataclass
 class QATConfig(TrainConfig):
+    """QAT's schedule, in one place (the `qat` command and the quickstart use these defaults): a short
+    fine-tune at a low learning rate, a fast EMA, no strong augmentation."""
+    epochs: int = 3
+    batch: int = 4
+    lr: float = 1e-5
+    warmup_iters: int = 50
+    ema_decay: float = 0.999
+    ema_warmups: int = 200
+    strong_aug: bool = False
     policy: str = "default"  # a shipped policy name or a YAML file (recipes/policies/)
     calib: str = "shapes-64"  # a calibration list (calib/)
     distill: bool = True

@@ -1,0 +1,151 @@
+"""The main job on the embedded default, as one function: `rtdetr_edge.quickstart.run(out="qs")`.
+
+Seven steps, nothing downloaded: generate a fresh dataset, evaluate the shipped reference model on it,
+fine-tune it briefly, quantization-aware fine-tuning (INT8), export every format in FP32 and INT8, measure
+parity (outputs and COCO AP with its interval) against the fine-tuned FP32 PyTorch model under each export
+plan's tolerances, and draw the detections of one image. The CLI (`rtdetr-edge quickstart`) calls this and
+prints; a Python user gets the same result dict.
+"""
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import UserError
+
+STEPS = 7
+# the form each CPU runtime runs fastest (devices/runtimes/*.yaml: int8_form)
+INT8_FORMS = {"onnx": "u8s8", "openvino": "s8s8", "tflite": "static"}
+
+
+@dataclass(frozen=True)
+class QuickstartConfig:
+    out: str = "quickstart"
+    weights: str = "shapes"  # the shipped reference model
+    minutes: float = 3.0  # fine-tuning budget
+    qat_minutes: float = 2.0  # 0: no QAT and no INT8 rows
+    train_images: int = 200
+    val_images: int = 200  # what the AP gate needs to mean something (docs/quickstart.md)
+    formats: tuple = ("onnx", "openvino", "tflite")
+    seed: int = 1  # the reference model saw seed 0
+
+    def validate(self) -> "QuickstartConfig":
+        """Every option checked before any work: a bad one leaves nothing behind."""
+        from .export import FORMATS
+
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if not self.formats or unknown:
+            raise UserError(f"--formats: {', '.join(unknown) or 'none given'} (known: {', '.join(FORMATS)})")
+        if not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise UserError(f"--minutes must be > 0, got {self.minutes}")
+        if not (math.isfinite(self.qat_minutes) and self.qat_minutes >= 0):
+            raise UserError(f"--qat-minutes must be >= 0, got {self.qat_minutes}")
+        if self.train_images < 1 or self.val_images < 1:
+            raise UserError("--train-images and --val-images must be >= 1")
+        out = Path(self.out)
+        if out.exists() and not out.is_dir():
+            raise UserError(f"--out {out}: exists and is not a folder")
+        return self
+
+
+class _Silent:
+    """The default reporter: nothing printed, no bars (a library call stays quiet)."""
+
+    console = None
+
+    def step(self, n, text):
+        pass
+
+
+def run(cfg: QuickstartConfig = None, reporter=None, **options) -> dict:
+    """Run the main job; returns {"ok", "parity" (the report), "paths", "minutes", ...}. `reporter` gets
+    `step(n, text)` after each step and, if it has a rich `console`, progress bars go there."""
+    cfg = (cfg or QuickstartConfig(**options)).validate()
+    reporter = reporter or _Silent()
+    console = reporter.console
+    from rich.progress import Progress
+
+    from .data.coco import CocoDetection, resolve_coco_dir
+    from .data.synth import generate
+    from .data.transforms import eval_transforms
+    from .export import export
+    from .model.checkpoint import load_model
+    from .parity import parity, write_report
+    from .predict import predict
+    from .quant.qat import QATConfig, QATTrainer
+    from .train.evaluate import evaluate
+    from .train.trainer import TrainConfig, Trainer
+    from .ui import fit_with_progress
+
+    out = Path(cfg.out)
+    start_model = load_model(cfg.weights)  # a bad --weights fails here, before any work
+    imgsz = start_model.imgsz
+    start = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / "data"
+    if not (data / "annotations").is_dir():
+        with Progress(console=console, transient=True, disable=console is None) as progress:
+            task = progress.add_task(f"1/{STEPS} generating the dataset", total=cfg.train_images + cfg.val_images)
+            generate(data, cfg.train_images, cfg.val_images, max(imgsz), seed=cfg.seed,
+                     progress=lambda: progress.advance(task))
+    reporter.step(1, f"dataset {data} ({cfg.train_images} train + {cfg.val_images} val images, seed {cfg.seed}, "
+                     f"6 shape classes)")
+    ann, img_dir = resolve_coco_dir(data, "val")
+    val = CocoDetection(ann, img_dir, transforms=eval_transforms(imgsz))
+    with Progress(console=console, transient=True, disable=console is None) as progress:
+        task = progress.add_task(f"2/{STEPS} evaluating the start model", total=len(val))
+        before = evaluate(start_model, val, batch_size=4, progress=lambda n: progress.advance(task, n))
+    reporter.step(2, f"{cfg.weights} on the fresh validation set: AP {before['AP']:.3f}, AP50 {before['AP50']:.3f}")
+    run_dir = out / "finetune"
+    trainer = Trainer(TrainConfig(data=str(data), model=start_model.variant, weights=str(cfg.weights), epochs=1000,
+                                  batch=4, imgsz=imgsz, out=str(run_dir), lr=2e-5, warmup_iters=20, workers=1,
+                                  strong_aug=False, time_limit_min=cfg.minutes, seed=cfg.seed))
+    del start_model
+    fit_with_progress(trainer, console, label=f"3/{STEPS} fine-tuning", transient=True, say_epochs=False)
+    tuned = run_dir / "best.pt"
+    best = max(trainer.history, key=lambda r: r["AP"])
+    verdict = "kept" if best["AP"] >= before["AP"] - 0.01 else "fell (more data or time helps)"
+    reporter.step(3, f"fine-tuned {len(trainer.history)} epochs ({trainer.history[-1]['minutes']:.1f} min): AP "
+                     f"{best['AP']:.3f} (before {before['AP']:.3f}: {verdict}), AP50 {best['AP50']:.3f} -> {tuned}")
+    qat_best = None
+    if cfg.qat_minutes > 0:
+        # QATConfig's defaults are the QAT schedule (lr, EMA, batch); a two-minute budget warms up for 20 steps
+        qat = QATTrainer(QATConfig(data=str(data), weights=str(tuned), epochs=1000, imgsz=imgsz, out=str(out / "qat"),
+                                   warmup_iters=20, workers=1, time_limit_min=cfg.qat_minutes, seed=cfg.seed))
+        fit_with_progress(qat, console, label=f"4/{STEPS} QAT", transient=True, say_epochs=False)
+        qat_best = out / "qat" / "best.pt"
+        reporter.step(4, f"QAT (INT8 fake-quant, policy default) {qat.history[-1]['minutes']:.1f} min: AP "
+                         f"{qat.best_ap:.3f} (calibrated before fine-tuning: {qat.ptq_metrics['AP']:.3f}) -> {qat_best}")
+    else:
+        reporter.step(4, "QAT skipped (--qat-minutes 0): no INT8 rows")
+    bundles = []
+    jobs = [(fmt, tuned, {}) for fmt in cfg.formats]
+    jobs += [(fmt, qat_best, {"precision": "int8", "int8_form": INT8_FORMS[fmt]}) for fmt in cfg.formats if qat_best]
+    for fmt, weights, extra in jobs:
+        name = fmt + ("_int8" if extra else "")
+        status = console.status(f"5/{STEPS} exporting {name}") if console is not None else _nothing()
+        with status:
+            bundles.append(export(weights, fmt, out=out / "exports" / name, force=True, **extra))
+    reporter.step(5, "exported " + ", ".join(str(b) for b in bundles))
+    with Progress(console=console, transient=True, disable=console is None) as progress:
+        task = progress.add_task(f"6/{STEPS} measuring parity", total=None)
+        report = parity(bundles, tuned, data, progress=lambda n: progress.advance(task, n))
+    paths = write_report(report, out / "parity")
+    reporter.step(6, "parity against the fine-tuned FP32 PyTorch model (each bundle's own tolerances):")
+    if hasattr(reporter, "parity"):
+        reporter.parity(report, paths)
+    drawn = out / "predict"
+    for path, det, _ in predict(bundles[0], img_dir, conf=0.5, save=drawn, exported=True):
+        reporter.step(7, f"{len(det)} detections in {path.name} by {bundles[0].name}: {drawn / (path.stem + '.jpg')}")
+        break
+    return {"ok": report["ok"], "parity": report, "report_files": paths, "bundles": bundles, "tuned": tuned,
+            "qat": qat_best, "minutes": (time.time() - start) / 60, "config": asdict(cfg)}
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
