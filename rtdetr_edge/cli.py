@@ -5,6 +5,7 @@ Errors a user can cause are one line on stderr and exit code 2; no traceback.
 
 import functools
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -291,6 +292,8 @@ def verify(bundle: Path = typer.Argument(..., help="bundle folder"),
            outputs: Optional[Path] = typer.Option(None, help="outputs trtexec wrote for the golden inputs "
                                                              "(run_golden.sh: golden_outputs.json) to check"),
            tol: Optional[list[str]] = typer.Option(None, help="override a tolerance, KEY=VALUE (repeatable)"),
+           expect_digest: Optional[str] = typer.Option(None, help="the manifest digest you were given with the "
+                                                                  "bundle (64 hex digits): pins it"),
            json_out: Path = typer.Option(Path("verify.json"), "--json", help="where to write the report")):
     """Run a bundle (or the engine built from it) on its golden inputs on this machine and compare with the
     golden outputs under the recipe's tolerances: exit 0 when within, 1 when not. No PyTorch needed."""
@@ -302,7 +305,10 @@ def verify(bundle: Path = typer.Argument(..., help="bundle folder"),
 
     if json_out.exists() and json_out.is_dir():
         raise UserError(f"--json {json_out}: is a folder")
-    report = run_verify(bundle, engine=engine, outputs=outputs, tolerances=parse_tolerances(tol))
+    if expect_digest is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", expect_digest.strip()):
+        raise UserError(f"--expect-digest: 64 hex digits (manifest.json's digest), got {expect_digest!r}")
+    report = run_verify(bundle, engine=engine, outputs=outputs, tolerances=parse_tolerances(tol),
+                        expect_digest=expect_digest)
     atomic_write_text(json_out, json.dumps(report, indent=2, default=str))
     title = f"verify {bundle}: {report['ran']} ({report['precision']}" + (
         f", ran {report['runtime_precision']}" if report.get("runtime_precision") else "") + ")"

@@ -372,6 +372,7 @@ def run_demo(model, source, backend=None, conf=0.5, classes=None, show=False, sa
         src.start()
         last_frame_at = time.monotonic()
         fps_ema = None
+        stack.enter_context(_stop_signals())  # SIGTERM/SIGHUP end it like Ctrl-C: the recording is kept
         try:
             while True:
                 item = src.get(timeout=1.0)
@@ -422,4 +423,31 @@ def run_demo(model, source, backend=None, conf=0.5, classes=None, show=False, sa
                     break
         except KeyboardInterrupt:
             stats.ended_by = "Ctrl-C"
+        except _Stopped as e:
+            stats.ended_by = str(e)
     return stats.summary()
+
+
+class _Stopped(Exception):
+    """A stop signal (systemd's or docker's SIGTERM, a closed ssh's SIGHUP) during the demo."""
+
+
+@contextlib.contextmanager
+def _stop_signals():
+    """While the demo runs, SIGTERM and SIGHUP end it as Ctrl-C does (the video and JSON finished and kept),
+    instead of killing the process with the recording half-written. Only the main thread can set handlers."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _Stopped(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)

@@ -80,7 +80,48 @@ def atomic_write_text(path, text: str) -> None:
 
 
 @contextmanager
+def folder_lock(folder):
+    """Hold an exclusive lock on an output folder for as long as we write into it: a second rtdetr-edge process
+    writing the same folder is refused with the holder's pid (not interleaved, not silently replaced). The
+    lock is a dotfile beside the folder, flock'ed (released by the kernel if the process dies)."""
+    import fcntl
+
+    folder = Path(folder)
+    lock = folder.parent / f".{folder.name}.lock"
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError as e:
+        raise UserError(f"{folder}: cannot write there ({e.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise UserError(f"{folder}: in use by another rtdetr-edge process (pid {holder}); wait for it to finish "
+                        f"or choose another folder") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield folder
+    finally:
+        try:
+            lock.unlink()
+        except OSError:
+            pass
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+@contextmanager
 def atomic_dir(out, force=False, replaceable=None):
+    with folder_lock(out):
+        with _atomic_dir(out, force, replaceable) as tmp:
+            yield tmp
+
+
+@contextmanager
+def _atomic_dir(out, force=False, replaceable=None):
     """Yield a temporary folder beside `out`; on success it becomes `out`, on failure it disappears.
 
     `force` replaces an existing `out` only when `replaceable(out)` says it is one of ours (bundle.is_bundle:
@@ -105,6 +146,8 @@ def atomic_dir(out, force=False, replaceable=None):
     try:
         yield tmp
         if out.exists():
+            if not force:  # it appeared while we worked: never replaced without --force
+                raise UserError(f"{out}: appeared while this was being written; nothing was replaced")
             old = _tmp_name(out, ".old")
             out.rename(old)
             tmp.rename(out)

@@ -59,6 +59,10 @@ def predict(weights, source, imgsz=None, conf: float = 0.5, save=None, sampling=
         save = Path(save)
         if save.exists() and not save.is_dir():
             raise UserError(f"--save {save}: exists and is not a folder")
+        inputs = {p.resolve() for p in files}
+        clash = next((p for p in files if (save / (p.stem + ".jpg")).resolve() in inputs), None)
+        if clash is not None:  # a drawn image would replace a photo of the user's
+            raise UserError(f"--save {save}: would write over the input {clash}; choose another folder")
         save.mkdir(parents=True, exist_ok=True)
     for path in files:
         try:

@@ -17,7 +17,7 @@ and the key (UserError, exit 2). Device side: pydantic and PyYAML only, no PyTor
 import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +29,19 @@ GUARDS = ("no_tf32", "layernorm_fp32", "graph_check")
 # what each runtime family reads, for a device file used alone as a target
 RUNTIME_FORMAT = {"tensorrt": "onnx", "onnxruntime": "onnx", "openvino": "openvino", "tflite": "tflite"}
 
+# Text from these files reaches file names, shell scripts, Python scripts and READMEs we generate: names are
+# slugs (they become paths), prose is one printable line (it never becomes a command: scripts quote every
+# value, and titles only reach comments), trtexec flags match a strict pattern, numbers are bounded.
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+OneLine = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$", max_length=300)]
+Version = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 .+_-]{0,40}$")]
+# a file named by a recipe (a device, a policy, a calibration list): a name or a relative/absolute path, no
+# control characters
+FileRef = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,255}$")]
+# one trtexec flag; {mb} and {spec} are the only placeholders
+TrtexecFlag = Annotated[str, Field(pattern=r"^--[A-Za-z][A-Za-z0-9]*(=[A-Za-z0-9_.:,{}-]*)?( --[A-Za-z][A-Za-z0-9]*"
+                                           r"(=[A-Za-z0-9_.:,{}-]*)?)?$", max_length=100)]
+
 Precision = Literal[PRECISIONS]
 Format = Literal[FORMATS]
 Sampling = Literal[SAMPLINGS]
@@ -39,60 +52,60 @@ class Strict(BaseModel):
 
 
 class Trtexec(Strict):
-    workspace: str
-    build_only: str
-    layer_precisions: Optional[str] = None  # None: this trtexec cannot pin layer precisions
-    no_tf32: Optional[str] = None
-    opt_level: Optional[str] = None
+    workspace: TrtexecFlag
+    build_only: TrtexecFlag
+    layer_precisions: Optional[TrtexecFlag] = None  # None: this trtexec cannot pin layer precisions
+    no_tf32: Optional[TrtexecFlag] = None
+    opt_level: Optional[TrtexecFlag] = None
 
 
 class RuntimeFacts(Strict):
     kind: Literal["runtime"]
-    name: str
+    name: Slug
     runtime: Literal["tensorrt", "openvino", "onnxruntime", "tflite"]
-    version: str
+    version: Version
     formats: list[Format] = Field(min_length=1)
     precisions: list[Precision] = Field(min_length=1)
     max_opset: Optional[int] = Field(None, ge=7, le=30)
-    unsupported_ops: list[str] = []
-    fixes: dict[str, str] = {}
-    gridsample_max_opset: Optional[int] = None
+    unsupported_ops: list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,40}$")]] = []
+    fixes: dict[str, OneLine] = {}
+    gridsample_max_opset: Optional[int] = Field(None, ge=7, le=30)
     topk_k_initializer: bool = False
-    topk_k_max: Optional[int] = None
+    topk_k_max: Optional[int] = Field(None, ge=1, le=1 << 20)
     reduce_axes_initializer: bool = False
     int8_form: Optional[Literal[INT8_FORMS]] = None  # the INT8 artifact this runtime runs fastest
     # parity tolerances per precision for what this runtime runs (over compare.DEFAULT_TOLERANCES): TFLite's
     # static INT8 costs more accuracy than Q/DQ on TensorRT or OpenVINO
     tolerances: dict[Precision, dict[str, float]] = {}
     trtexec: Optional[Trtexec] = None
-    notes: list[str] = []
+    notes: list[OneLine] = []
 
 
 class DeviceRuntime(Strict):
-    runtime: str
-    label: str
-    cuda: Optional[str] = None
-    python: Optional[str] = None
+    runtime: FileRef  # a shipped runtime name, or a runtime file beside the device file
+    label: OneLine
+    cuda: Optional[Version] = None
+    python: Optional[Annotated[str, Field(pattern=r"^[<>=]*\d+(\.\d+){0,2}$")]] = None
 
 
 class Pitfall(Strict):
-    id: str
-    text: str
+    id: Slug
+    text: OneLine
     guard: Literal[GUARDS]
 
 
 class Device(Strict):
     kind: Literal["device"]
-    name: str
-    title: str
+    name: Slug
+    title: OneLine
     family: Literal["jetson", "x86", "arm64"]
-    gpu_arch: Optional[str] = None
-    memory_gb: float = Field(gt=0)
-    dla_cores: int = Field(0, ge=0)
+    gpu_arch: Optional[Slug] = None
+    memory_gb: float = Field(gt=0, le=4096)
+    dla_cores: int = Field(0, ge=0, le=8)
     tf32: bool = False
     precisions: list[Precision] = Field(min_length=1)
-    runtimes: dict[str, DeviceRuntime] = Field(min_length=1)
-    default_runtime: str
+    runtimes: dict[Slug, DeviceRuntime] = Field(min_length=1, max_length=32)
+    default_runtime: Slug
     cpu_features_at_runtime: bool = False
     pitfalls: list[Pitfall] = []
 
@@ -103,26 +116,26 @@ class Settings(Strict):
     precision: Optional[Precision] = None
     sampling: Optional[Sampling] = None
     opset: Optional[int] = Field(None, ge=OPSET_MIN, le=OPSET_MAX)
-    batch: Optional[Union[int, Literal["dynamic"]]] = None
-    imgsz: Optional[Union[int, str]] = None
+    batch: Optional[Union[Annotated[int, Field(ge=1, le=64)], Literal["dynamic"]]] = None
+    imgsz: Optional[Union[Annotated[int, Field(ge=32, le=4096)], Annotated[str, Field(max_length=12)]]] = None
     simplifier: Optional[Literal[SIMPLIFIERS]] = None
-    workspace_mb: Optional[int] = Field(None, ge=64)
+    workspace_mb: Optional[int] = Field(None, ge=64, le=1 << 20)
     dla: Optional[bool] = None
     tolerances: Optional[dict[str, float]] = None
     # INT8: the placement policy (recipes/policies/), the calibration list (calib/), the artifact form
-    policy: Optional[str] = None
-    calib: Optional[str] = None
+    policy: Optional[FileRef] = None
+    calib: Optional[FileRef] = None
     int8_form: Optional[Literal[INT8_FORMS]] = None
 
 
 class Recipe(Settings):
     kind: Literal["recipe"]
-    name: str
-    device: str
-    description: str = ""
-    variant: str = "rtdetrv2_r18vd"  # what the recipe was sized for (a note when the weights differ)
-    aliases: list[str] = []
-    overrides: dict[str, Settings] = {}
+    name: Slug  # becomes the default bundle folder's name: a slug, never a path
+    device: FileRef
+    description: OneLine = ""
+    variant: Slug = "rtdetrv2_r18vd"  # what the recipe was sized for (a note when the weights differ)
+    aliases: list[Slug] = []
+    overrides: dict[Slug, Settings] = {}
 
 
 MODELS = {"runtime": RuntimeFacts, "device": Device, "recipe": Recipe, "settings": Settings}
@@ -151,20 +164,12 @@ def _error_line(path, e, kind) -> str:
 
 def parse(path, kind=None):
     """Parse one YAML file into its model (kind from its `kind:` key, or the one expected)."""
-    import yaml
     from pydantic import ValidationError
 
+    from . import yamlfile
+
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read it ({e})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}:{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    data = yamlfile.load(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of keys (kind: device|recipe|runtime, ...)")
     found = data.get("kind")

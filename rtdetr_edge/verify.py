@@ -44,8 +44,10 @@ def read_outputs(path) -> dict:
             "scores": out["scores"].astype(np.float32)}
 
 
-def verify(bundle, engine=None, outputs=None, tolerances=None) -> dict:
-    """Verify one bundle on this machine; returns the report with `ok`."""
+def verify(bundle, engine=None, outputs=None, tolerances=None, expect_digest=None) -> dict:
+    """Verify one bundle on this machine; returns the report with `ok`. `expect_digest`: the manifest digest
+    the user was given with the bundle (from its sender, by another channel): the manifest's sha256 and
+    digest catch accidents, a pinned digest also catches someone who rewrote the manifest."""
     from .bundle import artifact, golden_inputs, load_golden, planned, problems, read_manifest
     from .runtime.base import load_runtime
 
@@ -88,6 +90,12 @@ def verify(bundle, engine=None, outputs=None, tolerances=None) -> dict:
         raise UserError(f"outputs for {min(len(art[k]) for k in OUTPUT_NAMES)} images; the golden data has {n}")
     metrics.update(compare_topk(golden, {k: art[k][:n] for k in OUTPUT_NAMES}))
     checks = evaluate(metrics, tol)
+    if expect_digest is not None:
+        pinned = manifest["digest"] == expect_digest.strip().lower()
+        checks.append({"tolerance": "expect_digest", "metric": "digest", "value": manifest["digest"][:12] + "...",
+                       "limit": expect_digest[:12] + "...", "kind": "equal", "ok": pinned,
+                       "text": None if pinned else f"the manifest's digest {manifest['digest']} is not the pinned "
+                                                   f"{expect_digest}"})
     checks.append({"tolerance": "files", "metric": "sha256", "value": "ok" if not damaged else "differ",
                    "limit": "ok", "kind": "equal", "ok": not damaged,
                    "text": None if not damaged else "files differ from the manifest: " + ", ".join(damaged)})
@@ -96,7 +104,7 @@ def verify(bundle, engine=None, outputs=None, tolerances=None) -> dict:
     return report
 
 
-ROWS = {"raw_score_max": ("score max (raw)", "{:.2e}"), "raw_box_max": ("box max (raw)", "{:.2e}"),
+ROWS = {"digest": ("digest (pinned)", "{}"), "raw_score_max": ("score max (raw)", "{:.2e}"), "raw_box_max": ("box max (raw)", "{:.2e}"),
         "queries_swapped": ("queries swapped", "{:.3f}"), "topk_score_max": ("score max (top-k)", "{:.2e}"),
         "top100_match": ("top-100 match", "{:.3f}"), "sha256": ("files (sha256)", "{}")}
 INFORMATIVE = {"matched_box_px_max": ("box px max", "{:.2e}")}  # measured, no tolerance

@@ -13,6 +13,7 @@
 """
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -87,26 +88,35 @@ def needs_python_builder(target, fp32_layers) -> bool:
     return bool(fp32_layers) and target.precision in ("fp16", "int8") and target.runtime.trtexec.layer_precisions is None
 
 
+def one_line(text) -> str:
+    """Text from a device or runtime file, made safe for a comment or a Markdown line: printable, one line.
+    (The schemas already refuse control characters; this holds even for a Target built in code.)"""
+    return "".join(c if c.isprintable() else " " for c in str(text))
+
+
 def build_script(target, onnx_file, fp32_layers, imgsz=None, dynamic=False) -> str:
+    """build_engine.sh: every argument quoted for the shell (shlex.quote); titles only in comments."""
     r, d = target.runtime, target.device
     head = ["#!/usr/bin/env bash",
-            f"# Build the TensorRT engine for {d.title}, {d.runtimes[target.key].label} (TensorRT {r.version}).",
-            f"# Written by rtdetr-edge export --target {target.spec}: flags valid for trtexec {r.version}.",
+            f"# Build the TensorRT engine for {one_line(d.title)}, {one_line(d.runtimes[target.key].label)} "
+            f"(TensorRT {one_line(r.version)}).",
+            f"# Written by rtdetr-edge export --target {one_line(target.spec)}: flags valid for trtexec "
+            f"{one_line(r.version)}.",
             "set -euo pipefail", 'cd "$(dirname "$0")"',
             'TRTEXEC="${TRTEXEC:-$(command -v trtexec || echo /usr/src/tensorrt/bin/trtexec)}"']
     if needs_python_builder(target, fp32_layers):
-        body = [f"# trtexec {r.version} cannot pin layer precisions (no --layerPrecisions), and the written-out",
+        body = [f"# trtexec {one_line(r.version)} cannot pin layer precisions (no --layerPrecisions), and the written-out",
                 "# LayerNorm must stay FP32 under FP16: the Python builder does the same build with that guard.",
                 'exec python3 build_engine.py "$@"']
     else:
         cmd = trtexec_command(target, onnx_file, fp32_layers, imgsz, dynamic)
-        body = ['"$TRTEXEC" \\'] + [f"  '{a}' \\" for a in cmd[1:]] + ['  "$@"',
-                                                                       f'echo "engine: $(pwd)/{ENGINE}"']
+        body = ['"$TRTEXEC" \\'] + [f"  {shlex.quote(a)} \\" for a in cmd[1:]] + ['  "$@"',
+                                                                                f'echo "engine: $(pwd)/{ENGINE}"']
     return "\n".join(head + body) + "\n"
 
 
 def golden_run_script(target, input_names) -> str:
-    loads = ",".join(f"{n}:golden/{n}.bin" for n in input_names)
+    loads = shlex.quote(",".join(f"{n}:golden/{n}.bin" for n in input_names))
     return "\n".join([
         "#!/usr/bin/env bash",
         "# Run the built engine on the bundle's golden inputs with trtexec and keep its outputs; then, on any",
@@ -130,8 +140,9 @@ def readme(target, manifest) -> str:
     d, r = target.device, target.runtime
     rt = d.runtimes[target.key]
     py_ok = _python_at_least(rt.python, (3, 10))
-    lines = [f"# {manifest['variant']} for {d.title}", "",
-             f"Target `{target.spec}`: {rt.label}, TensorRT {r.version}, CUDA {rt.cuda}, Python {rt.python}. "
+    lines = [f"# {manifest['variant']} for {one_line(d.title)}", "",
+             f"Target `{one_line(target.spec)}`: {one_line(rt.label)}, TensorRT {one_line(r.version)}, CUDA "
+             f"{one_line(rt.cuda)}, Python {one_line(rt.python)}. "
              f"Engine precision **{target.precision}**; ONNX opset {manifest['converter']['opset']}, sampling "
              f"{manifest['sampling']}, input {manifest['input']['imgsz'][0]}x{manifest['input']['imgsz'][1]}, "
              f"batch {manifest['input']['batch']}.", "",
@@ -154,9 +165,9 @@ def readme(target, manifest) -> str:
               "rtdetr-edge benchmark --model model.engine", "```", "",
               "## Guards this bundle applies", ""]
     for p in d.pitfalls:
-        lines.append(f"- **{p.id}** ({p.guard}): {p.text}")
+        lines.append(f"- **{one_line(p.id)}** ({p.guard}): {one_line(p.text)}")
     for note in r.notes:
-        lines.append(f"- {note}")
+        lines.append(f"- {one_line(note)}")
     return "\n".join(lines) + "\n"
 
 

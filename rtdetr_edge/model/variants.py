@@ -43,6 +43,9 @@ def get_variant(name: str) -> Variant:
     return VARIANTS[name]
 
 
+MAX_IMGSZ = 4096  # per side: beyond it a detector's buffers alone take gigabytes
+
+
 def parse_imgsz(imgsz) -> tuple:
     """An int (square), an (h, w) pair or a string '640' / '480x640' (height x width) -> (h, w).
 
@@ -61,4 +64,6 @@ def parse_imgsz(imgsz) -> tuple:
         size = tuple(int(s) for s in imgsz)
     if len(size) != 2 or any(s <= 0 or s % 32 for s in size):
         raise UserError(f"imgsz must be a positive multiple of 32 (or HEIGHTxWIDTH of such), got {imgsz!r}")
+    if any(s > MAX_IMGSZ for s in size):
+        raise UserError(f"imgsz {size[0]}x{size[1]}: at most {MAX_IMGSZ} per side")
     return size

@@ -27,12 +27,9 @@ def calib_dir() -> Path:
 
 
 def _read_yaml(path):
-    import yaml
+    from .. import yamlfile
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0][:120]})") from None
+    data = yamlfile.load(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: a calibration list is a mapping with one of images, folder, generate")
     unknown = [k for k in data if k not in CALIB_KEYS]

@@ -115,8 +115,6 @@ def policies_dir() -> Path:
 
 def load_policy(spec) -> Policy:
     """A policy: a shipped name (recipes/policies/NAME.yaml), a YAML file, or a dict."""
-    import yaml
-
     if isinstance(spec, Policy):
         return spec
     if isinstance(spec, dict):
@@ -129,8 +127,6 @@ def load_policy(spec) -> Policy:
             raise UserError(f"unknown quantization policy {spec!r} (shipped: {', '.join(known)}; or give a YAML file)")
     if not path.is_file():
         raise UserError(f"{path}: policy file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0][:120]})") from None
-    return Policy(data, str(path))
+    from .. import yamlfile
+
+    return Policy(yamlfile.load(path), str(path))

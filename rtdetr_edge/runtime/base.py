@@ -97,7 +97,7 @@ def load_runtime(bundle_or_file, backend=None, kind="model", verify_files=True, 
     """A bundle folder (verified against its manifest first) or a bare model file; the backend follows
     from the file's suffix. `kind` picks a bundle's artifact: 'model' (shipped) or 'raw' (before top-k).
     verify_files=False reads the manifest without checking the files' hashes (`verify` reports them itself)."""
-    from ..bundle import artifact as artifact_entry, open_bundle, read_manifest
+    from ..bundle import artifact as artifact_entry, bundle_file, open_bundle, read_manifest
 
     path = Path(bundle_or_file)
     manifest = None
@@ -107,7 +107,7 @@ def load_runtime(bundle_or_file, backend=None, kind="model", verify_files=True, 
         entry = artifact_entry(manifest, kind)
         if entry is None:
             raise UserError(f"{path}: the bundle has no {kind!r} artifact (export it again with this version)")
-        artifact = path / entry["file"]
+        artifact = bundle_file(path, entry["file"])
     elif path.is_file():
         artifact = path
         if (path.parent / "manifest.json").is_file() and path.suffix.lower() not in (".pt", ".pth"):

@@ -269,8 +269,10 @@ class Trainer:
             with torch.autocast(self.device.type, enabled=False):
                 losses = self.compute_losses(images, outputs, targets)
             loss = sum(losses.values())
-            if not torch.isfinite(loss):
-                raise RuntimeError(f"loss is {loss.item()} at epoch {self.epoch}, iteration {i}")
+            if not torch.isfinite(loss):  # diverged: stop before a broken step reaches a checkpoint
+                raise UserError(f"the loss became {loss.item()} at epoch {self.epoch + 1}, iteration {i + 1}: "
+                                f"training diverged (lower --lr); stopped, {self.out / 'best.pt'} stays the last "
+                                f"good checkpoint")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if self.cfg.clip_max_norm > 0:
@@ -294,6 +296,15 @@ class Trainer:
 
     def fit(self, on_step=None, on_epoch=None):
         """Train from the current epoch to cfg.epochs (or the time limit). Returns the history."""
+        from ..fsutil import folder_lock
+
+        if self.rank != 0:
+            return self._fit(on_step, on_epoch)
+        self.out.mkdir(parents=True, exist_ok=True)
+        with folder_lock(self.out):  # two runs in one folder would interleave last.pt and best.pt
+            return self._fit(on_step, on_epoch)
+
+    def _fit(self, on_step, on_epoch):
         start = time.time()
         done = self.history[-1]["minutes"] if self.history else 0.0  # a resumed run's clock goes on
         if self.cfg.time_limit_min:
