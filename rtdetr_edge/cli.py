@@ -553,6 +553,8 @@ def qat(weights: Optional[Path] = typer.Option(None, help="the trained FP32 chec
     from .quant.policy import load_policy
 
     settings = _recipe_quant_settings(recipe)
+    if resume and (policy or calib or recipe):
+        _same_quantization_as_last(out / "last.pt", policy or settings.get("policy"), calib or settings.get("calib"))
     policy = policy or settings.get("policy") or "default"
     calib = calib or settings.get("calib") or "shapes-64"
     load_policy(policy)  # a bad policy or list is one line before any work
@@ -585,6 +587,26 @@ def qat(weights: Optional[Path] = typer.Option(None, help="the trained FP32 chec
     console.print(f"run folder {out}: last.pt, best.pt (INT8 fake-quant AP {trainer.best_ap:.3f}{ptq}), "
                   f"metrics.csv, metrics.png; export with `rtdetr-edge export --weights {out}/best.pt "
                   f"--precision int8`")
+
+
+def _same_quantization_as_last(last, policy, calib):
+    """--resume continues the quantizers last.pt holds: a different --policy or --calib is refused (not
+    silently ignored), naming what the run was started with."""
+    from .model.checkpoint import read_checkpoint
+    from .quant.calib import load_calib
+    from .quant.policy import load_policy
+
+    if not last.is_file():
+        return  # the trainer says there is nothing to resume
+    _, meta, _ = read_checkpoint(last)
+    quant = (meta or {}).get("quant") or {}
+    recorded = quant.get("policy") or {}
+    if policy and load_policy(policy).groups != recorded.get("quantize"):
+        raise UserError(f"--resume: {last} was trained with the policy {recorded.get('name')!r}; --policy {policy} "
+                        f"differs (resuming keeps the run's quantizers): drop --policy, or start a new --out")
+    if calib and str(load_calib(calib).describe().get("list")) != str((quant.get("calib") or {}).get("list")):
+        raise UserError(f"--resume: {last} was calibrated on {(quant.get('calib') or {}).get('list')}; --calib "
+                        f"{calib} differs (the ranges were learned from it): drop --calib, or start a new --out")
 
 
 def _recipe_quant_settings(recipe) -> dict:

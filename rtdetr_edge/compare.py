@@ -96,7 +96,9 @@ def evaluate(metrics: dict, tol: dict) -> list:
         interval = metrics.get(f"{metric}_interval")
         extra = {}
         if math.isnan(v):
-            ok, text = False, f"{metric} is NaN"
+            why = f" (the outputs are another model's: {metrics['shape_mismatch']})" \
+                if "shape_mismatch" in metrics else ""
+            ok, text = False, f"{metric} is NaN{why}"
         elif interval is not None and kind == "max":
             # measured on a sample of images: broken only when the drop is significantly over the limit
             from .apstats import gate
@@ -141,15 +143,18 @@ def compare_raw(ref_scores, ref_boxes, art_scores, art_boxes, precision=None) ->
     (`precision`) uses a wider distance (SWAP_DISTANCE_BY_PRECISION): its rounding moves every query."""
     from scipy.optimize import linear_sum_assignment
 
+    nan = {"raw_score_max": float("nan"), "raw_box_max": float("nan"), "raw_score_mean": float("nan"),
+           "raw_box_mean": float("nan"), "queries_in_same_order": float("nan"), "queries_swapped": float("nan")}
+    shapes = [np.shape(a) for a in (ref_scores, art_scores, ref_boxes, art_boxes)]
+    if shapes[0] != shapes[1] or shapes[2] != shapes[3]:  # another model (other classes or queries): no pairing
+        return {**nan, "shape_mismatch": f"scores {shapes[0]} vs {shapes[1]}, boxes {shapes[2]} vs {shapes[3]}"}
     score_d, box_d, in_order, swapped = [], [], [], []
     for rs, rb, a_s, ab in zip(ref_scores, ref_boxes, art_scores, art_boxes):
         r = np.concatenate([rs, rb], 1).astype(np.float64)
         a = np.concatenate([a_s, ab], 1).astype(np.float64)
         cost = np.abs(r[:, None, :] - a[None, :, :]).max(-1)
         if not np.isfinite(cost).all():
-            return {"raw_score_max": float("nan"), "raw_box_max": float("nan"), "raw_score_mean": float("nan"),
-                    "raw_box_mean": float("nan"), "queries_in_same_order": float("nan"),
-                    "queries_swapped": float("nan")}
+            return nan
         rows, cols = linear_sum_assignment(cost)
         same = cost[rows, cols] <= SWAP_DISTANCE_BY_PRECISION.get(precision, SWAP_DISTANCE)
         swapped.append(1.0 - np.mean(same))

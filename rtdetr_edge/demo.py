@@ -254,6 +254,7 @@ class Stats:
     reconnects: int = 0
     outages: int = 0
     ended_by: str = ""
+    resized_frames: int = 0  # frames of another size than the first, scaled into the saved video
     latency_ms: dict = field(default_factory=lambda: {"capture": [], "inference": [], "draw": [], "total": []})
     wall_s: float = 0.0
 
@@ -349,6 +350,9 @@ def run_demo(model, source, backend=None, conf=0.5, classes=None, show=False, sa
 
     if save is not None and Path(save).suffix.lower() not in (".mp4", ".avi", ".mov", ".mkv"):
         raise UserError(f"--save {save}: give a video file name ending in .mp4 or .avi")
+    for option, path in (("--save", save), ("--json", json_path)):
+        if path is not None and Path(path).is_dir():
+            raise UserError(f"{option} {path}: is a folder; give a file name")
     if show and not display_available():
         raise UserError("--show: this OpenCV cannot open windows (the headless build, or no display); install "
                         "the GUI build with pip install 'rtdetr-edge[gui]', or run with --headless --save out.mp4")
@@ -402,6 +406,13 @@ def run_demo(model, source, backend=None, conf=0.5, classes=None, show=False, sa
                 if save is not None:
                     if writer is None:
                         writer = _video_writer(stack, save, src.fps, img.shape)
+                        video_shape = img.shape[:2]
+                    if img.shape[:2] != video_shape:  # OpenCV's writer drops such frames without a word
+                        if not stats.resized_frames:
+                            on_event(f"frame {index} is {img.shape[1]}x{img.shape[0]}, the video "
+                                     f"{video_shape[1]}x{video_shape[0]}: frames of another size are scaled into it")
+                        stats.resized_frames += 1
+                        img = cv2.resize(img, (video_shape[1], video_shape[0]), interpolation=cv2.INTER_AREA)
                     writer.write(img)
                 if json_file is not None:
                     json_file.write(json.dumps({

@@ -5,6 +5,7 @@ the target's name, and ``.rtdetr-tmp`` -- and is renamed into place only when co
 killed run carry that mark and are removed by the next run that writes the same target.
 """
 
+import errno
 import os
 import secrets
 import shutil
@@ -59,24 +60,46 @@ def atomic_path(path, suffix=""):
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"{path.parent}: cannot create the folder ({e.strerror})") from None
+    if not os.access(path.parent, os.W_OK):
+        raise UserError(f"{path}: cannot write (the folder {path.parent} is read-only)")
     clean_stale(path)
     tmp = _tmp_name(path, suffix)
     try:
         yield tmp
         os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, PermissionError) or e.errno in (30, 28):  # read-only filesystem, no space left
+    except BaseException as e:
+        _discard(tmp)
+        if isinstance(e, OSError) and (isinstance(e, PermissionError) or e.errno in (errno.EROFS, errno.ENOSPC,
+                                                                                   errno.EACCES, errno.EDQUOT)):
             raise UserError(f"{path}: cannot write ({e.strerror})") from None
+        if isinstance(e, Exception) and not isinstance(e, UserError) and not os.access(path.parent, os.W_OK):
+            # a writer that reports the failure its own way (torch.save, OpenCV, matplotlib)
+            raise UserError(f"{path}: cannot write (the folder {path.parent} is read-only)") from None
         raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+
+def _discard(tmp: Path):
+    """Remove a temporary, whatever is left of it; never raise while another error is on its way."""
+    try:
+        shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def atomic_write_text(path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+@contextmanager
+def scratch(beside):
+    """A scratch folder for a converter's intermediate files, made beside `beside` (inside the bundle's own
+    temporary folder while exporting), never in $TMPDIR: a killed export leaves it inside a temporary the
+    next run removes, and a finished one removes it at once."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=Path(beside).parent, prefix=".scratch-") as tmp:
+        yield Path(tmp)
 
 
 @contextmanager

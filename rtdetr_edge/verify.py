@@ -40,6 +40,10 @@ def read_outputs(path) -> dict:
     missing = [n for n in OUTPUT_NAMES if n not in out]
     if missing:
         raise UserError(f"--outputs {path}: no {', '.join(missing)} (has {', '.join(out) or 'nothing'})")
+    labels, boxes, scores = (np.asarray(out[k]) for k in OUTPUT_NAMES)
+    if not (labels.ndim == 2 and scores.shape == labels.shape and boxes.shape == (*labels.shape, 4)):
+        raise UserError(f"--outputs {path}: shapes labels {list(labels.shape)}, boxes {list(boxes.shape)}, scores "
+                        f"{list(scores.shape)}; expected [N,K], [N,K,4], [N,K]")
     return {"labels": out["labels"].astype(np.int64), "boxes": out["boxes"].astype(np.float32),
             "scores": out["scores"].astype(np.float32)}
 

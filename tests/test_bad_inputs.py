@@ -1,6 +1,7 @@
 """Bad or unusual input a user can cause, across the commands: one clear line naming the file or option,
 exit code 2 (1 where a check fails by design), no traceback, nothing half-written at the output path, the
-user's own files untouched. Tiny data; every case is a real subprocess."""
+user's own files untouched. Tiny data; the cases run the command line in this process (tests/cli_runner.py:
+`main()` as the console script calls it, same exit codes and stderr); test_cli.py runs real subprocesses."""
 
 import json
 import os
@@ -15,6 +16,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+
+from cli_runner import run_cli
 
 
 def cli(*args, timeout=600):
@@ -209,7 +212,7 @@ def test_bad_input(case, world, weights, bundles, tmp_path):
             a = a.replace(k, v)
         argv.append(a)
     before = {p: p.stat().st_mtime_ns for p in world.rglob("*") if p.is_file()}
-    r = cli(*argv)
+    r = run_cli(*argv)
     assert r.returncode == code, (r.returncode, r.stdout[-1500:], r.stderr[-1500:])
     assert "Traceback" not in r.stderr + r.stdout
     assert expect in r.stderr, r.stderr[-1500:]

@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from cli_runner import run_cli
+
 
 def run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "rtdetr_edge.cli", *map(str, args)], capture_output=True,
@@ -44,9 +46,11 @@ def _commands():
 def test_help_on_every_command():
     commands = _commands()
     assert len(commands) >= 9 and ("data", "synth") in commands and ("quickstart",) in commands
-    for cmd in [()] + commands:
-        r = run(*cmd, "--help")
+    for cmd in [()] + commands:  # in this process; the console script itself: test_cli_is_a_real_program
+        r = run_cli(*cmd, "--help")
         assert r.returncode == 0 and "Usage" in r.stdout, cmd
+    r = run("export", "--help")  # one real subprocess: the module runs as a program
+    assert r.returncode == 0 and "Usage" in r.stdout
 
 
 @pytest.fixture(scope="module")

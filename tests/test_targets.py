@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_runner import run_cli
 from rtdetr_edge import targets as T
 from rtdetr_edge.errors import UserError
 
@@ -98,19 +99,19 @@ BROKEN = [
 @pytest.mark.parametrize("case,name,text,needles", BROKEN, ids=[b[0] for b in BROKEN])
 def test_a_broken_file_is_one_line_naming_file_and_key(case, name, text, needles, tmp_path):
     path = _write(tmp_path, name, text)
-    one_line_error(run("targets", path), *needles)
+    one_line_error(run_cli("targets", path), *needles)
 
 
 def test_a_broken_runtime_file_is_one_line(tmp_path):
     _write(tmp_path, "my-trt.yaml", GOOD_RUNTIME.replace("version: '8.6.1'\n", "").replace("[fp32]", "[fp32, half]"))
     dev = _write(tmp_path, "d.yaml", GOOD_DEVICE.replace("tflite-xnnpack", "./my-trt.yaml"))
-    one_line_error(run("targets", dev), "my-trt.yaml", "missing")
+    one_line_error(run_cli("targets", dev), "my-trt.yaml", "missing")
 
 
 def test_unknown_target_and_runtime_key_are_one_line(tmp_path):
-    one_line_error(run("targets", "jetson-nope"), "unknown target 'jetson-nope'", "jetson-orin-nano")
-    one_line_error(run("targets", "jetson-nano@jp6.2"), "jetson-nano has no runtime 'jp6.2'", "jp4.6")
-    one_line_error(run("export", "--weights", "w.pt", "--target", "nope"), "unknown target")
+    one_line_error(run_cli("targets", "jetson-nope"), "unknown target 'jetson-nope'", "jetson-orin-nano")
+    one_line_error(run_cli("targets", "jetson-nano@jp6.2"), "jetson-nano has no runtime 'jp6.2'", "jp4.6")
+    one_line_error(run("export", "--weights", "w.pt", "--target", "nope"), "unknown target")  # a real process
 
 
 def test_own_yaml_files_work_where_a_name_does(tmp_path):

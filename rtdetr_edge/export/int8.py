@@ -17,13 +17,12 @@ fake-quant model's: parity measures what that costs.
 """
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from ..fsutil import scratch
 from ..vocab import INT8_FORMS_OF_FORMAT
 
 log = logging.getLogger("rtdetr_edge")
@@ -102,8 +101,8 @@ def write(module, model, path, example_inputs, cfg, raw=False) -> dict:
     if cfg.format == "tflite":
         facts.update(_tflite_static(module, model, path, example_inputs, cfg, raw))
     elif cfg.format == "openvino":
-        with tempfile.TemporaryDirectory() as tmp:
-            onnx_path = Path(tmp) / "model.onnx"
+        with scratch(path) as tmp:
+            onnx_path = tmp / "model.onnx"
             facts.update(_onnx_s8s8(module, onnx_path, example_inputs, cfg, raw))
             from .openvino import export_openvino
 
@@ -153,7 +152,7 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
         def get_next(self):
             return next(self.it, None)
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch(path) as tmp:
         # the policy's layers, as the exporter names their nodes: those fed by a dequantized weight in the
         # fake-quant model's export (node names come from call scopes, not module names)
         qdq = Path(tmp) / "qdq.onnx"
@@ -169,9 +168,11 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
         graph = onnx.load(str(pre)).graph
         chosen = [n.name for n in graph.node if n.op_type in ("Conv", "MatMul", "Gemm")
                   and any(n.name == q or n.name.startswith(q + "/") for q in layers)]
-        if len(chosen) != len(layers):
-            raise RuntimeError(f"u8s8: {len(chosen)} of the {len(layers)} quantized layers found after "
-                               "onnxruntime's pre-processing")
+        lost = [q for q in layers if not any(c == q or c.startswith(q + "/") for c in chosen)]
+        if lost:  # onnxruntime's pre-processing folded them away (seen on tiny inputs: 1x1 maps, constants)
+            log.warning("u8s8: %d of the %d layers the policy quantizes are gone after onnxruntime's "
+                        "pre-processing (folded into constants), e.g. %s: they run in float", len(lost),
+                        len(layers), lost[0])
         root = logging.getLogger()
         level, root.level = root.level, logging.WARNING  # its per-node INFO lines
         try:
@@ -183,7 +184,8 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
             root.level = level
     out = onnx.load(str(path))
     onnx.checker.check_model(out, full_check=True)
-    facts.update(qdq=qdq_facts(out), nodes_quantized=len(chosen), calibration=calib_facts,
+    facts.update(qdq=qdq_facts(out), nodes_quantized=len(chosen), policy_layers_folded_away=len(lost),
+                 calibration=calib_facts,
                  quantizer=f"onnxruntime.quantization {onnxruntime.__version__} quantize_static (QDQ, U8S8, "
                            "per-channel weights, MinMax) on the model's weights")
     return facts
@@ -196,9 +198,8 @@ def _tflite_static(module, model, path, example_inputs, cfg, raw) -> dict:
     from .tflite import converter_output_to_log, export_tflite
 
     feeds, calib_facts = calibration_inputs(model, cfg, raw)
-    fd, fp32 = tempfile.mkstemp(suffix=".tflite")
-    os.close(fd)
-    try:
+    with scratch(path) as tmp:
+        fp32 = str(tmp / "fp32.tflite")
         with quantizers_off(model):
             facts = export_tflite(module, fp32, example_inputs, "fp32")
         with converter_output_to_log():
@@ -212,8 +213,6 @@ def _tflite_static(module, model, path, example_inputs, cfg, raw) -> dict:
                        for f in feeds]
             result = qt.calibrate({signature: samples})
             qt.quantize(result).export_model(str(path), overwrite=True)
-    finally:
-        os.unlink(fp32)
     facts.update(calibration=calib_facts, quantizer="ai-edge-quantizer static INT8 (" + ", ".join(TFLITE_OPS)
                  + "; float input and output) on the model's weights")
     return facts

@@ -4,7 +4,6 @@ FP16 is stored as compressed (FP16) weights; the precision a CPU computes in is 
 our OpenVINO runtime always sets explicitly from the bundle (this CPU family may otherwise pick bf16).
 """
 
-import tempfile
 from pathlib import Path
 
 
@@ -12,8 +11,10 @@ def write(module, path, example_inputs, cfg, raw=False) -> dict:
     """The format registry's entry point: ONNX first (checked, simplified), then OpenVINO IR at `path`."""
     from .onnx import write as write_onnx
 
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = Path(tmp) / "model.onnx"
+    from ..fsutil import scratch
+
+    with scratch(path) as tmp:
+        onnx_path = tmp / "model.onnx"
         facts = write_onnx(module, onnx_path, example_inputs, cfg, raw=raw)
         facts.update(export_openvino(onnx_path, path, cfg.precision))
     return facts

@@ -71,15 +71,14 @@ def _export_tflite(module, path, example_inputs, precision):
         raise ValueError(f"tflite: no writer for precision {precision!r}")
     from ai_edge_quantizer import qtyping, quantizer
 
-    fd, fp32 = tempfile.mkstemp(suffix=".tflite")
-    os.close(fd)
-    try:
+    from ..fsutil import scratch
+
+    with scratch(path) as tmp:
+        fp32 = str(tmp / "fp32.tflite")
         edge.export(fp32)
         qt = quantizer.Quantizer(fp32)
         qt.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=16,
                                   algorithm_key="float_casting")
         qt.quantize(enable_progress_report=False).export_model(str(path), overwrite=True)
-    finally:
-        os.unlink(fp32)
     facts["fp16"] = "ai-edge-quantizer float_casting (FP16 weights of CONV_2D/FULLY_CONNECTED)"
     return facts
