@@ -422,10 +422,11 @@ def _print_parity(result, paths):
     table.add_column("result")
     for a in result["artifacts"]:
         verdict = "[green]pass[/green]" if a["ok"] else "[red]FAIL[/red] " + escape("; ".join(a["broken"]))
-        if a["ok"] and gate_text(a):
-            verdict += f" ({escape(gate_text(a))})"
         table.add_row(artifact_name(a), *(fmt_metric(a["metrics"], k, f) for k, _, f in cols), verdict)
     console.print(table)
+    for a in result["artifacts"]:  # what each AP gate could resolve, in words
+        if gate_text(a):
+            console.print(f"{escape(artifact_name(a))}: {escape(gate_text(a))}", highlight=False, soft_wrap=True)
     console.print(f"report: {paths['json']}, {paths['md']}, {paths['png']}", highlight=False, soft_wrap=True)
 
 

@@ -209,10 +209,11 @@ def gate_text(a) -> str:
     if not g:
         return ""
     if g["status"] == "not resolvable":
-        return f"AP: not resolvable at this set size (~{g['images_to_resolve']} images would resolve {g['limit']:g})"
+        return (f"AP drop not resolvable at this set size: its interval is wider than the {g['limit'] * 100:.1f}-point "
+                f"limit (about {g['images_to_resolve']} images would resolve it)")
     if g["status"] == "within noise":
-        return f"AP: drop not significantly over {g['limit']:g}"
-    return f"AP: {g['status']}"
+        return f"AP drop not significantly over the {g['limit'] * 100:.1f}-point limit"
+    return f"AP drop {g['status']} against the {g['limit'] * 100:.1f}-point limit"
 
 
 def artifact_name(a):

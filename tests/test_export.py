@@ -146,3 +146,25 @@ def test_tflite_fp32_and_fp16(weights, tflite_bundles):
     assert report["artifacts"][0]["ok"], report["artifacts"][0]["broken"]
     rt = load_runtime(fp32)
     assert rt.backend == "tflite" and rt.interpreter_name == "ai_edge_litert"
+
+
+def test_an_identical_artifact_is_copied_from_the_sealed_bundle_not_converted_again(weights, tmp_path):
+    """Several targets sharing one ONNX convert it once; a copy is taken only while the first bundle's file
+    still matches its sha256."""
+    import json
+
+    from rtdetr_edge.export import export
+
+    first = export(weights, "onnx", imgsz=64, simplifier="none", out=tmp_path / "a")
+    second = export(weights, "onnx", imgsz=64, simplifier="none", out=tmp_path / "b")
+    m1, m2 = (json.loads((b / "manifest.json").read_text()) for b in (first, second))
+    assert m2["converter"]["reused_from"] == str(first) and "reused_from" not in m1["converter"]
+    assert m2["sha256"]["model.onnx"] == m1["sha256"]["model.onnx"]
+    assert m2["sha256"]["raw/model.onnx"] == m1["sha256"]["raw/model.onnx"]
+    with open(first / "model.onnx", "ab") as f:  # the first bundle damaged: never copied from
+        f.write(b"\0")
+    third = export(weights, "onnx", imgsz=64, simplifier="none", out=tmp_path / "c")
+    m3 = json.loads((third / "manifest.json").read_text())
+    assert "reused_from" not in m3["converter"]
+    other = export(weights, "onnx", imgsz=64, simplifier="none", opset=16, out=tmp_path / "d")  # other settings
+    assert "reused_from" not in json.loads((other / "manifest.json").read_text())["converter"]

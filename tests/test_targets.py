@@ -233,6 +233,13 @@ def test_every_shipped_target_exports_a_bundle_that_passes_its_own_check(target_
                 assert (bundle / f).is_file(), (name, f)
             assert "verify . --engine model.engine" in (bundle / "README.md").read_text() or \
                    "--outputs golden_outputs.json" in (bundle / "README.md").read_text()
+    # targets that share an artifact get it converted once and copied, byte for byte, from the sealed bundle
+    reused = {name: json.loads((b / "manifest.json").read_text()) for name, b in target_bundles.items()}
+    copies = {n: m for n, m in reused.items() if "reused_from" in m["converter"]}
+    assert copies, "no two targets shared an artifact"
+    for name, m in copies.items():
+        source = json.loads((Path(m["converter"]["reused_from"]) / "manifest.json").read_text())
+        assert m["sha256"][m["artifact"]] == source["sha256"][source["artifact"]], name
     nano = json.loads((target_bundles["jetson-nano"] / "manifest.json").read_text())["target"]["graph_check"]
     assert nano["opset"] == 13 and not {"GridSample", "LayerNormalization", "Mod", "Xor"} & set(nano["ops"])
     xavier = json.loads((target_bundles["jetson-xavier-nx"] / "manifest.json").read_text())["target"]

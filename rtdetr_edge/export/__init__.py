@@ -93,8 +93,8 @@ def export_plan(plan) -> Path:
                  model.variant)
     out = bundle_path(cfg, model, target)
     with atomic_dir(out, force=cfg.force, replaceable=is_bundle) as tmp:
-        facts = write_artifact(model, cfg, tmp)
-        raw_facts = write_artifact(model, cfg, tmp / RAW_DIR, raw=True)
+        facts = _reused(cfg, imgsz, "model", tmp) or write_artifact(model, cfg, tmp)
+        raw_facts = _reused(cfg, imgsz, "raw", tmp / RAW_DIR) or write_artifact(model, cfg, tmp / RAW_DIR, raw=True)
         n = 2 if cfg.dynamic_batch else cfg.batch
         if cfg.precision == "int8" and not (target and target.runtime.runtime == "tensorrt"):
             # INT8 parity wants more evidence than one image (trtexec's golden inputs stay one batch)
@@ -129,7 +129,64 @@ def export_plan(plan) -> Path:
         if target is not None:
             manifest["target"] = _apply_target(tmp, model, target, cfg, manifest, golden)
         write_manifest(tmp, manifest)
+    _remember(cfg, imgsz, out, facts, raw_facts)
     return out
+
+
+# Artifacts this process has written, by everything that decides their bytes: a second export with the same
+# weights file and settings (several targets that share an ONNX, as Orin and Thor do) copies the files out of
+# the first, sealed bundle -- after checking them against its manifest -- instead of converting again.
+# FP32/FP16 only: INT8 artifacts depend on calibration, and are always made anew.
+_WRITTEN = {}
+
+
+def _artifact_key(cfg, imgsz, kind):
+    if cfg.precision == "int8":
+        return None
+    from ..zoo import resolve_weights
+
+    weights = resolve_weights(cfg.weights)
+    try:
+        st = weights.stat()
+    except OSError:
+        return None
+    settings = tuple((k, str(v)) for k, v in sorted(asdict(cfg).items()) if k not in ("weights", "out", "force"))
+    return (str(weights.resolve()), st.st_mtime_ns, st.st_size, tuple(imgsz), settings, kind)
+
+
+def _remember(cfg, imgsz, bundle, facts, raw_facts):
+    for kind, kind_facts in (("model", facts), ("raw", raw_facts)):
+        key = _artifact_key(cfg, imgsz, kind)
+        if key is not None:
+            _WRITTEN[key] = (Path(bundle), kind_facts)
+
+
+def _reused(cfg, imgsz, kind, folder):
+    """Copy an identical artifact out of a bundle this process wrote, when its files still match their
+    sha256; returns the converter facts (marked as reused), or None."""
+    import shutil
+
+    from ..bundle import read_manifest, sha256
+
+    key = _artifact_key(cfg, imgsz, kind)
+    if key is None or key not in _WRITTEN:
+        return None
+    bundle, facts = _WRITTEN[key]
+    prefix = f"{RAW_DIR}/" if kind == "raw" else ""
+    try:
+        hashes = read_manifest(bundle)["sha256"]
+    except UserError:
+        return None
+    stem = Path(FORMATS[cfg.format].artifact).stem
+    files = [n for n in hashes if (n.startswith(prefix) and "/" not in n[len(prefix):]
+                                   and Path(n).stem == stem)]
+    if not files or any(not (bundle / n).is_file() or sha256(bundle / n) != hashes[n] for n in files):
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in files:
+        shutil.copyfile(bundle / n, folder / Path(n).name)
+    log.info("%s: the same %s artifact as %s: copied, not converted again", folder, kind, bundle)
+    return {**facts, "reused_from": str(bundle)}
 
 
 def _apply_target(folder, model, target, cfg, manifest, golden) -> dict:
