@@ -123,9 +123,9 @@ def check_manifest(m: dict, where="manifest.json") -> None:
     if not isinstance(m["digest"], str) or not _HEX64.match(m["digest"]):
         bad("digest", "must be 64 hex digits")
     safe_relative(m["artifact"], f"{where}: artifact")
-    artifacts = m.get("artifacts", [])
-    if not isinstance(artifacts, list) or not all(isinstance(a, dict) and isinstance(a.get("file"), str)
-                                                  for a in artifacts):
+    artifacts = m.get("artifacts")
+    if not isinstance(artifacts, list) or not artifacts or not all(
+            isinstance(a, dict) and isinstance(a.get("file"), str) for a in artifacts):
         bad("artifacts", "must be a list of objects with a file")
     for k, a in enumerate(artifacts):
         safe_relative(a["file"], f"{where}: artifacts.{k}.file")
@@ -222,15 +222,9 @@ def open_bundle(bundle) -> dict:
 
 
 def artifact(manifest, kind="model") -> dict:
-    """The manifest entry of an artifact by kind ('model': the shipped graph; 'raw': its twin before top-k).
-    Bundles written before the artifacts list existed have only the model."""
-    for entry in manifest.get("artifacts", []):
-        if entry.get("kind") == kind:
-            return entry
-    if kind == "model":
-        return {"kind": "model", "file": manifest["artifact"], "format": manifest["format"],
-                "precision": manifest.get("precision", "fp32")}
-    return None
+    """The manifest entry of an artifact by kind ('model': the shipped graph; 'raw': its twin before top-k),
+    or None."""
+    return next((e for e in manifest["artifacts"] if e.get("kind") == kind), None)
 
 
 def load_golden(bundle) -> dict:

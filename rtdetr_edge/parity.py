@@ -93,7 +93,7 @@ def _reference_outputs(refs, manifest, golden):
 
 def _raw_metrics(bundle, manifest, ref, x) -> dict:
     """Before top-k: the bundle's raw twin (written at export, same converter and precision) on the
-    golden inputs against the reference. Bundles from before the twin existed have none: {}."""
+    golden inputs against the reference."""
     from .bundle import artifact
     from .runtime.base import load_runtime
 

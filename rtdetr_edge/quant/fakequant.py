@@ -24,10 +24,6 @@ LIBRARY = "nvidia-modelopt"
 AMAX_SUFFIX = "_quantizer._amax"
 
 
-def is_quantizer_key(key: str) -> bool:
-    return "_quantizer." in key
-
-
 def _mtq():
     """modelopt.torch.quantization, imported quietly: its import pulls torchao, which prints warnings about
     optional CUDA kernels on a CPU machine."""

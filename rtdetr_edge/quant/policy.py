@@ -38,9 +38,13 @@ POLICY_KEYS = ("name", "description", "quantize", "keep_float")
 
 
 def group_of(name: str):
-    """The group a module name belongs to, or None."""
+    """The group a module name belongs to, or None when it is in none; a name in two groups is a bug of the
+    GROUPS table (RuntimeError)."""
     hits = [g for g, p in _COMPILED.items() if p.search(name)]
-    return hits[0] if len(hits) == 1 else (None if not hits else ValueError(f"{name}: in groups {hits}"))
+    if len(hits) > 1:
+        raise RuntimeError(f"layer {name} is in more than one quantization group {hits} "
+                           "(rtdetr_edge/quant/policy.py GROUPS)")
+    return hits[0] if hits else None
 
 
 def quantizable_layers(model) -> dict:
@@ -53,9 +57,8 @@ def quantizable_layers(model) -> dict:
     for name, m in model.named_modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             group = group_of(name)
-            if group is None or isinstance(group, Exception):
-                raise RuntimeError(f"layer {name} is in {'no' if group is None else 'more than one'} "
-                                   "quantization group (rtdetr_edge/quant/policy.py GROUPS)")
+            if group is None:
+                raise RuntimeError(f"layer {name} is in no quantization group (rtdetr_edge/quant/policy.py GROUPS)")
             out[name] = group
     return out
 
