@@ -47,7 +47,7 @@ def _name(path, runtime) -> str:
 
 
 def benchmark(models, runs=30, warmup=3, threads=None, batch=1, progress=None) -> dict:
-    from .demo import load_model
+    from .runtime.base import open_model
     from .sysinfo import cpu_info
 
     if not models:
@@ -55,7 +55,7 @@ def benchmark(models, runs=30, warmup=3, threads=None, batch=1, progress=None) -
     entries = []
     for path in models:
         before = _rss_mb()
-        runtime = load_model(str(path), threads=threads)
+        runtime = open_model(str(path), threads=threads)
         h, w = runtime.imgsz
         x = np.random.default_rng(0).random((batch, 3, h, w), dtype=np.float32)
         sizes = np.tile(np.array([[w, h]], dtype=np.int64), (batch, 1))

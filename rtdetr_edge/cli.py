@@ -550,16 +550,9 @@ def qat(weights: Optional[Path] = typer.Option(None, help="the trained FP32 chec
         raise UserError("--data is required (the COCO folder the model was trained on)")
     if not weights and not resume:
         raise UserError("--weights is required: QAT fine-tunes a trained FP32 checkpoint")
-    from .quant.calib import load_calib
-    from .quant.policy import load_policy
+    from .quant.settings import checkpoint_imgsz, quantization_inputs
 
-    settings = _recipe_quant_settings(recipe)
-    if resume and (policy or calib or recipe):
-        _same_quantization_as_last(out / "last.pt", policy or settings.get("policy"), calib or settings.get("calib"))
-    policy = policy or settings.get("policy") or "default"
-    calib = calib or settings.get("calib") or "shapes-64"
-    load_policy(policy)  # a bad policy or list is one line before any work
-    calib_list = load_calib(calib)
+    policy, calib, calib_list = quantization_inputs(recipe, policy, calib, resume, out)
     if sensitivity:
         from rich.progress import Progress
 
@@ -577,7 +570,7 @@ def qat(weights: Optional[Path] = typer.Option(None, help="the trained FP32 chec
 
     schedule = {k: v for k, v in dict(epochs=epochs, batch=batch, lr=lr).items() if v is not None}
     cfg = QATConfig(data=str(data), weights=str(weights) if weights else None,
-                    imgsz=imgsz or _checkpoint_imgsz(weights or out / "last.pt"), out=str(out), resume=resume,
+                    imgsz=imgsz or checkpoint_imgsz(weights or out / "last.pt"), out=str(out), resume=resume,
                     workers=workers, time_limit_min=minutes, seed=seed, policy=policy, calib=calib, distill=distill,
                     **schedule)
     trainer = QATTrainer(cfg)
@@ -588,45 +581,6 @@ def qat(weights: Optional[Path] = typer.Option(None, help="the trained FP32 chec
     console.print(f"run folder {out}: last.pt, best.pt (INT8 fake-quant AP {trainer.best_ap:.3f}{ptq}), "
                   f"metrics.csv, metrics.png; export with `rtdetr-edge export --weights {out}/best.pt "
                   f"--precision int8`")
-
-
-def _same_quantization_as_last(last, policy, calib):
-    """--resume continues the quantizers last.pt holds: a different --policy or --calib is refused (not
-    silently ignored), naming what the run was started with."""
-    from .model.checkpoint import read_checkpoint
-    from .quant.calib import load_calib
-    from .quant.policy import load_policy
-
-    if not last.is_file():
-        return  # the trainer says there is nothing to resume
-    _, meta, _ = read_checkpoint(last)
-    quant = (meta or {}).get("quant") or {}
-    recorded = quant.get("policy") or {}
-    if policy and load_policy(policy).groups != recorded.get("quantize"):
-        raise UserError(f"--resume: {last} was trained with the policy {recorded.get('name')!r}; --policy {policy} "
-                        f"differs (resuming keeps the run's quantizers): drop --policy, or start a new --out")
-    if calib and str(load_calib(calib).describe().get("list")) != str((quant.get("calib") or {}).get("list")):
-        raise UserError(f"--resume: {last} was calibrated on {(quant.get('calib') or {}).get('list')}; --calib "
-                        f"{calib} differs (the ranges were learned from it): drop --calib, or start a new --out")
-
-
-def _recipe_quant_settings(recipe) -> dict:
-    """The quantization settings (policy, calib, int8_form) of a target or recipe file, or {}."""
-    if not recipe:
-        return {}
-    from .targets import resolve
-
-    t = resolve(recipe)
-    return {k: t.settings.get(k) for k in ("policy", "calib", "int8_form")}
-
-
-def _checkpoint_imgsz(weights):
-    from .model.checkpoint import read_checkpoint
-
-    if not weights:
-        return (640, 640)
-    _, meta, _ = read_checkpoint(weights)
-    return tuple((meta or {}).get("imgsz") or (640, 640))
 
 
 @app.command("eval")

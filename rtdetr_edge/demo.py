@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .runtime.base import open_model
 
 LIVE = ("camera", "stream", "csi")
 
@@ -280,24 +281,6 @@ def overlay(img, fps, capture_ms, infer_ms, draw_ms, note=""):
     return img
 
 
-def load_model(model, backend=None, imgsz=None, threads=None):
-    """A bundle folder or exported file (its runtime), or a checkpoint (PyTorch; a shipped name too)."""
-    path = Path(model)
-    if path.suffix.lower() in (".pt", ".pth") or (not path.exists() and not path.suffix):
-        from .runtime.pytorch import TorchRuntime
-
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
-        return TorchRuntime(model, imgsz=imgsz)
-    from .runtime.base import load_runtime
-
-    options = {"threads": threads} if threads else {}
-    runtime = load_runtime(path, backend=backend, **options)
-    return runtime
-
-
 def class_filter(classes, names) -> set:
     """--classes as names or indices -> a set of label indices; an unknown one is an error."""
     if not classes:
@@ -356,7 +339,7 @@ def run_demo(model, source, backend=None, conf=0.5, classes=None, show=False, sa
     if show and not display_available():
         raise UserError("--show: this OpenCV cannot open windows (the headless build, or no display); install "
                         "the GUI build with pip install 'rtdetr-edge[gui]', or run with --headless --save out.mp4")
-    runtime = load_model(model, backend)
+    runtime = open_model(model, backend)
     names = runtime.class_names or []
     wanted = class_filter(classes, names)
     src = FrameSource(source, on_event=on_event, **(source_options or {}))

@@ -45,15 +45,15 @@ def predict(weights, source, imgsz=None, conf: float = 0.5, save=None, sampling=
     bundle folder or exported model file run by its runtime."""
     import cv2
 
+    from .runtime.base import open_model
+
     files = list_images(source)
-    if exported:
+    if exported:  # --model: a bundle or exported file, never read as a checkpoint
         from .runtime.base import load_runtime
 
         runtime = load_runtime(weights)
     else:
-        from .runtime.pytorch import TorchRuntime
-
-        runtime = TorchRuntime(weights, imgsz=imgsz, sampling=sampling)
+        runtime = open_model(weights, imgsz=imgsz, sampling=sampling)
     names = runtime.class_names or []  # a bare file carries no names: labels print as numbers
     if save is not None:
         save = Path(save)

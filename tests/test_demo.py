@@ -230,13 +230,13 @@ def test_soak_memory_stays_flat(shapes_video, bundles, tmp_path):
     runtime.detect = detect
     import rtdetr_edge.demo as demo_module
 
-    original = demo_module.load_model
-    demo_module.load_model = lambda *a, **k: runtime
+    original = demo_module.open_model
+    demo_module.open_model = lambda *a, **k: runtime
     try:
         s = run_demo(str(bundles["onnx"]), str(long), save=tmp_path / "soak.mp4", json_path=tmp_path / "soak.jsonl",
                      on_event=lambda m: None)
     finally:
-        demo_module.load_model = original
+        demo_module.open_model = original
     assert s["frames_processed"] == 2000 and s["frames_dropped"] == 0
     warm = np.median(samples[200:300])
     end = np.median(samples[-100:])

@@ -93,6 +93,22 @@ def backend_class(name: str):
     return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
 
 
+def open_model(model, backend=None, imgsz=None, threads=None, sampling="grid_sample") -> Runtime:
+    """The one opener: a bundle folder or exported file (.onnx, .xml, .tflite, .engine: its runtime), or a
+    checkpoint (.pt/.pth, or a shipped model's name: PyTorch). predict, demo and benchmark open models here;
+    verify and parity open bundles through load_runtime below."""
+    path = Path(model)
+    if path.suffix.lower() in (".pt", ".pth") or (not path.exists() and not path.suffix):
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        return backend_class("torch")(model, imgsz=imgsz, sampling=sampling)
+    if imgsz is not None:
+        raise UserError(f"{model}: an exported model has a fixed input size (--imgsz is for checkpoints)")
+    return load_runtime(path, backend=backend, **({"threads": threads} if threads else {}))
+
+
 def load_runtime(bundle_or_file, backend=None, kind="model", verify_files=True, **options) -> Runtime:
     """A bundle folder (verified against its manifest first) or a bare model file; the backend follows
     from the file's suffix. `kind` picks a bundle's artifact: 'model' (shipped) or 'raw' (before top-k).
