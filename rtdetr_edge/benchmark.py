@@ -26,17 +26,8 @@ def _rss_mb() -> float:
 
 
 def _ran(runtime) -> str:
-    """The precision the runtime computes in, as far as it can tell."""
-    eff = getattr(runtime, "effective_precision", None)
-    if eff:
-        return eff
-    precision = getattr(runtime, "precision", "fp32")
-    if runtime.backend == "tflite" and precision == "fp16":
-        from .sysinfo import cpu_info
-
-        has = "ARM-FP16" in cpu_info()["features"]
-        return "fp16" if has else "fp32 (fp16 weights; this CPU has no FP16 arithmetic)"
-    return precision
+    """The precision the runtime computes in, as far as it can tell (Runtime.effective_precision)."""
+    return runtime.effective_precision
 
 
 def _name(path, runtime) -> str:

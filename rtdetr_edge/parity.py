@@ -144,8 +144,7 @@ def parity(models, weights=None, data=None, tolerances=None, max_images=None, pr
         golden = load_golden(bundle)
         x, sizes = golden_inputs(golden)
         runtime = load_runtime(bundle)
-        if hasattr(runtime, "effective_precision"):
-            entry["runtime_precision"] = runtime.effective_precision
+        entry["runtime_precision"] = runtime.effective_precision
         labels, boxes, scores = runtime.infer(x, sizes)
         if manifest.get("precision") == "int8" and "raw_scores" in golden:
             # an INT8 artifact's outputs are compared with the fake-quant PyTorch model it was exported from

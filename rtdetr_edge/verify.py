@@ -81,8 +81,7 @@ def verify(bundle, engine=None, outputs=None, tolerances=None, expect_digest=Non
         art = read_outputs(outputs)
     else:
         runtime = load_runtime(engine or bundle, verify_files=False)
-        if hasattr(runtime, "effective_precision"):
-            report["runtime_precision"] = runtime.effective_precision
+        report["runtime_precision"] = runtime.effective_precision
         labels, boxes, scores = runtime.infer(x, sizes)
         art = {"labels": labels, "boxes": boxes, "scores": scores}
         if engine is None and artifact(manifest, "raw") is not None and "raw_scores" in golden:

@@ -47,6 +47,10 @@ class Runtime:
         self.batch = m.get("input", {}).get("batch")  # an int, or "dynamic"
         self.precision = m.get("precision", "fp32")
         self.class_names = m.get("class_names")
+        # what the runtime really computes in, as far as it can tell (backends that know better override it):
+        # an INT8 artifact names its form, since its float layers run at another precision
+        form = (m.get("quantization") or {}).get("form")
+        self.effective_precision = f"int8 {form}" if self.precision == "int8" and form else self.precision
 
     def infer(self, images: np.ndarray, sizes=None):
         """images [N,3,H,W] float32 in [0,1]; sizes [N,2] int (w, h), or None for a raw twin (outputs

@@ -41,7 +41,9 @@ class OpenVinoRuntime(Runtime):
             raise UserError(f"{path}: OpenVINO cannot load it ({_reason(e)})") from None
         self.hint = hint
         effective = self.compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type: f32, f16, bf16
-        self.effective_precision = effective.get_type_name() if hasattr(effective, "get_type_name") else str(effective)
+        floats = effective.get_type_name() if hasattr(effective, "get_type_name") else str(effective)
+        # an INT8 IR runs its quantized layers in int8 and the rest at the float hint: say both
+        self.effective_precision = f"int8+{floats}" if self.precision == "int8" else floats
         names = [i.get_any_name() for i in self.compiled.inputs]
         self.raw = "orig_target_sizes" not in names
         if self.imgsz is None:

@@ -26,6 +26,11 @@ class TFLiteRuntime(Runtime):
 
     def __init__(self, path, manifest=None, threads=None):
         super().__init__(path, manifest)
+        if self.precision == "fp16":  # FP16 weights compute in FP16 only where the CPU has FP16 arithmetic
+            from ..sysinfo import cpu_info
+
+            if "ARM-FP16" not in cpu_info()["features"]:
+                self.effective_precision = "fp32 (fp16 weights; this CPU has no FP16 arithmetic)"
         cls, self.interpreter_name = _interpreter_class()
         try:
             self.interp = cls(model_path=str(path), num_threads=threads)
