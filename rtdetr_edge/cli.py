@@ -508,6 +508,8 @@ def train(data: Optional[Path] = typer.Option(None, help="COCO folder: annotatio
     trainer = Trainer(cfg)
     if trainer.epoch >= cfg.epochs:
         raise UserError(f"{out}/last.pt already finished {trainer.epoch} epochs; raise --epochs to train more")
+    from .ui import fit_with_progress
+
     fit_with_progress(trainer, err)
     if trainer.rank == 0:
         console.print(f"run folder {out}: last.pt, best.pt (AP {trainer.best_ap:.3f}), metrics.csv, metrics.png")

@@ -118,6 +118,7 @@ def test_failed_export_leaves_nothing(weights, tmp_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("converter crashed")
     monkeypatch.setattr(ex, "write_artifact", boom)
+    monkeypatch.setattr(ex, "_WRITTEN", {})  # no earlier identical export to copy from: the converter runs
     with pytest.raises(RuntimeError):
         export(weights, "onnx", out=tmp_path / "b")
     assert list(tmp_path.iterdir()) == []
@@ -148,12 +149,15 @@ def test_tflite_fp32_and_fp16(weights, tflite_bundles):
     assert rt.backend == "tflite" and rt.interpreter_name == "ai_edge_litert"
 
 
-def test_an_identical_artifact_is_copied_from_the_sealed_bundle_not_converted_again(weights, tmp_path):
+def test_an_identical_artifact_is_copied_from_the_sealed_bundle_not_converted_again(weights, tmp_path, monkeypatch):
     """Several targets sharing one ONNX convert it once; a copy is taken only while the first bundle's file
     still matches its sha256."""
     import json
 
+    import rtdetr_edge.export as ex
     from rtdetr_edge.export import export
+
+    monkeypatch.setattr(ex, "_WRITTEN", {})  # this process's earlier exports do not count here
 
     first = export(weights, "onnx", imgsz=64, simplifier="none", out=tmp_path / "a")
     second = export(weights, "onnx", imgsz=64, simplifier="none", out=tmp_path / "b")
