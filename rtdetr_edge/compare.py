@@ -168,28 +168,42 @@ def compare_raw(ref_scores, ref_boxes, art_scores, art_boxes, precision=None) ->
             "queries_swapped": float(np.mean(swapped))}
 
 
-def compare_topk(ref, art, top=100) -> dict:
+# How a detection is matched after top-k, per precision: FP32/FP16 must reproduce every one of the top 100 at
+# IoU 0.99. INT8 rounding moves boxes by more than that, and among detections a user never sees (scores near
+# the floor, near-tied) it reorders which queries make the top 100: an INT8 artifact must reproduce the
+# detections that count -- reference score >= 0.3 -- at IoU 0.9.
+MATCH = {"fp32": {"iou": 0.99, "min_score": 0.0}, "fp16": {"iou": 0.99, "min_score": 0.0},
+         "int8": {"iou": 0.9, "min_score": 0.3}}
+
+
+def compare_topk(ref, art, top=100, precision=None) -> dict:
     """After top-k (post-processed outputs of both, dicts of labels/boxes/scores): sorted top scores, and
-    the share of the reference's top detections the artifact has with the same label and IoU >= 0.99."""
+    the share of the reference's top detections the artifact has with the same label at the precision's IoU
+    (MATCH; IoU >= 0.99 by default). With no reference detection to match (INT8: none scoring >= 0.3),
+    `top100_match` is None: not measured, so no tolerance is judged on it."""
+    rule = MATCH.get(precision, MATCH["fp32"])
     score_d, matched, box_d = [], [], []
     for rl, rb, rs, al, ab, a_s in zip(ref["labels"], ref["boxes"], ref["scores"], art["labels"], art["boxes"],
                                        art["scores"]):
         score_d.append(np.abs(np.sort(rs)[::-1][:top] - np.sort(a_s)[::-1][:top]))
         for i in range(min(top, len(rs))):
+            if rs[i] < rule["min_score"]:
+                continue
             same = np.nonzero(al == rl[i])[0]
             if len(same) == 0:
                 matched.append(False)
                 continue
             ious = iou_one_to_many(rb[i], ab[same])
             j = same[int(np.argmax(ious))]
-            ok = ious.max() >= 0.99
+            ok = ious.max() >= rule["iou"]
             matched.append(bool(ok))
             if ok:
                 box_d.append(np.abs(rb[i] - ab[j]))
     s = np.concatenate(score_d)
     bd = np.concatenate(box_d) if box_d else np.array([np.nan])
     return {"topk_score_max": float(np.max(s)), "topk_score_mean": float(np.mean(s)),
-            "top100_match": float(np.mean(matched)), "matched_box_px_max": float(np.nanmax(bd)) if box_d else None,
+            "top100_match": float(np.mean(matched)) if matched else None, "top100_matched_of": len(matched),
+            "match_rule": rule, "matched_box_px_max": float(np.nanmax(bd)) if box_d else None,
             "matched_box_px_mean": float(np.nanmean(bd)) if box_d else None}
 
 

@@ -141,6 +141,7 @@ def parity(models, weights=None, data=None, tolerances=None, max_images=None, pr
     dataset = _dataset(data, max_images) if data else None
     opened = [(Path(b), *_open(b, tolerances)) for b in models]  # every bundle checked before any work
     for bundle, manifest, entry in opened:
+        precision = entry["precision"]
         golden = load_golden(bundle)
         x, sizes = golden_inputs(golden)
         runtime = load_runtime(bundle)
@@ -157,7 +158,7 @@ def parity(models, weights=None, data=None, tolerances=None, max_images=None, pr
         if refs is None:
             entry["reference"] = "golden outputs stored at export"
         metrics = _raw_metrics(bundle, manifest, ref, x)
-        metrics.update(compare_topk(ref, {"labels": labels, "boxes": boxes, "scores": scores}))
+        metrics.update(compare_topk(ref, {"labels": labels, "boxes": boxes, "scores": scores}, precision=precision))
         metrics["latency_ms"] = _latency_ms(runtime, x[:1], sizes[:1])
         if dataset is not None:
             from .cocoeval import evaluate_runtime
@@ -267,7 +268,7 @@ def _chart(report, path):
     ax.set_title("max abs difference vs PyTorch (dashed: tolerance)")
     ax.legend(fontsize=8)
     ax = axes[1]
-    match = [a["metrics"].get("top100_match", np.nan) for a in arts]
+    match = [np.nan if a["metrics"].get("top100_match") is None else a["metrics"]["top100_match"] for a in arts]
     ax.barh(y, match, color=["tab:green" if a["ok"] else "tab:red" for a in arts])
     ax.set_xlim(0, 1.05)
     ax.set_yticks(y, [""] * len(arts))

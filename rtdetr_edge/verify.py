@@ -91,7 +91,7 @@ def verify(bundle, engine=None, outputs=None, tolerances=None, expect_digest=Non
     n = len(golden["scores"])
     if any(len(art[k]) < n for k in OUTPUT_NAMES):
         raise UserError(f"outputs for {min(len(art[k]) for k in OUTPUT_NAMES)} images; the golden data has {n}")
-    metrics.update(compare_topk(golden, {k: art[k][:n] for k in OUTPUT_NAMES}))
+    metrics.update(compare_topk(golden, {k: art[k][:n] for k in OUTPUT_NAMES}, precision=precision))
     checks = evaluate(metrics, tol)
     if expect_digest is not None:
         pinned = manifest["digest"] == expect_digest.strip().lower()

@@ -165,7 +165,7 @@ def test_an_identical_artifact_is_copied_from_the_sealed_bundle_not_converted_ag
     assert m2["converter"]["reused_from"] == str(first) and "reused_from" not in m1["converter"]
     assert m2["sha256"]["model.onnx"] == m1["sha256"]["model.onnx"]
     assert m2["sha256"]["raw/model.onnx"] == m1["sha256"]["raw/model.onnx"]
-    with open(first / "model.onnx", "ab") as f:  # the first bundle damaged: never copied from
+    with open(second / "model.onnx", "ab") as f:  # the bundle it would copy from, damaged: never copied from
         f.write(b"\0")
     third = export(weights, "onnx", imgsz=64, simplifier="none", out=tmp_path / "c")
     m3 = json.loads((third / "manifest.json").read_text())

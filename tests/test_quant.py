@@ -229,9 +229,11 @@ def test_parity_names_the_int8_form_and_source(weights, int8_bundles, tmp_path):
         assert a["ok"] and not a["broken"], (artifact_name(a), a["broken"])
         assert m["raw_score_max"] <= tol["raw_score_max"] * (10 if m["queries_swapped"] else 1), m
         assert m["topk_score_max"] <= tol["topk_score_max"] * (10 if m["queries_swapped"] else 1), m
-        assert m["top100_match"] >= tol["top100_match_min"] and m["queries_swapped"] <= tol["queries_swapped_max"], m
+        assert m["match_rule"] == {"iou": 0.9, "min_score": 0.3}  # INT8: the detections that count, at IoU 0.9
+        assert m["top100_match"] is None or m["top100_match"] >= tol["top100_match_min"], m
+        assert m["queries_swapped"] <= tol["queries_swapped_max"], m
         assert all(c["ok"] for c in a["checks"]) and {c["metric"] for c in a["checks"]} >= {
-            "raw_score_max", "raw_box_max", "topk_score_max", "top100_match", "queries_swapped"}
+            "raw_score_max", "raw_box_max", "topk_score_max", "queries_swapped"}
 
 
 def test_qat_checkpoint_exports_int8_and_fp32(weights, calib_list, tmp_path):
@@ -251,7 +253,7 @@ def test_qat_checkpoint_exports_int8_and_fp32(weights, calib_list, tmp_path):
     assert artifact_name(a).startswith("onnx int8 s8s8 QAT")
     # compared with the fake-quant model it came from, within INT8's tolerances
     assert a["ok"] and a["metrics"]["raw_score_max"] <= a["tolerances"]["raw_score_max"], (a["broken"], a["metrics"])
-    assert a["metrics"]["top100_match"] >= a["tolerances"]["top100_match_min"]
+    assert a["metrics"]["top100_match"] is None or a["metrics"]["top100_match"] >= a["tolerances"]["top100_match_min"]
 
 
 @pytest.mark.slow
