@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import UserError
 from .fsutil import atomic_write_text
+from .vocab import INPUT_IMAGES, INPUT_SIZES
 
 PREPROCESSING = {"resize": "bilinear to the input size, no letterbox", "color": "RGB", "scale": "1/255",
                  "mean": None, "std": None, "layout": "NCHW", "dtype": "float32"}
@@ -240,4 +241,4 @@ def load_golden(bundle) -> dict:
 
 def golden_inputs(golden) -> tuple:
     """(images float32 [N,3,H,W] in [0,1], orig sizes [N,2]) from golden.npz contents."""
-    return golden["images"].transpose(0, 3, 1, 2).astype(np.float32) / 255.0, golden["orig_target_sizes"]
+    return golden[INPUT_IMAGES].transpose(0, 3, 1, 2).astype(np.float32) / 255.0, golden[INPUT_SIZES]

@@ -5,6 +5,8 @@ Reading and verifying bundles is the device side's job: `rtdetr_edge.bundle`."""
 
 import numpy as np
 
+from ..vocab import INPUT_IMAGES, INPUT_SIZES
+
 
 def golden_images(imgsz, n, seed=7):
     """n generated RGB uint8 images at the model size (h, w) and the 'original' sizes they stand for."""
@@ -24,7 +26,7 @@ def golden_outputs(model, images_u8, sizes) -> dict:
     from ..bundle import golden_inputs
     from ..runtime.pytorch import torch_outputs
 
-    golden = {"images": images_u8, "orig_target_sizes": sizes}
+    golden = {INPUT_IMAGES: images_u8, INPUT_SIZES: sizes}
     x, _ = golden_inputs(golden)
     raw_scores, raw_boxes = torch_outputs(model, x)
     labels, boxes, scores = torch_outputs(model, x, sizes)

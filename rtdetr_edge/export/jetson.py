@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from ..vocab import INPUT_IMAGES, INPUT_SIZES
 
 ENGINE = "model.engine"
 MAX_BATCH = 8  # the largest batch a dynamic-batch engine is built for (its optimisation profile: 1 / 1 / 8)
@@ -57,7 +58,7 @@ def fp32_nodes(onnx_path, scopes) -> list:
 def shape_profile(imgsz) -> dict:
     """min / opt / max input shapes of a dynamic-batch engine."""
     h, w = imgsz
-    return {k: {"images": [b, 3, h, w], "orig_target_sizes": [b, 2]}
+    return {k: {INPUT_IMAGES: [b, 3, h, w], INPUT_SIZES: [b, 2]}
             for k, b in (("min", 1), ("opt", 1), ("max", MAX_BATCH))}
 
 

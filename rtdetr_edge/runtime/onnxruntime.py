@@ -4,6 +4,7 @@ import numpy as np
 
 from ..errors import UserError
 from .base import Runtime
+from ..vocab import INPUT_IMAGES, INPUT_SIZES
 
 
 class OnnxRuntime(Runtime):
@@ -21,15 +22,15 @@ class OnnxRuntime(Runtime):
         except Exception as e:
             raise UserError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0][:200]})") from None
         inputs = {i.name: i for i in self.session.get_inputs()}
-        self.raw = "orig_target_sizes" not in inputs
-        shape = inputs["images"].shape
+        self.raw = INPUT_SIZES not in inputs
+        shape = inputs[INPUT_IMAGES].shape
         if self.imgsz is None:
             self.imgsz = (int(shape[2]), int(shape[3]))
             self.batch = shape[0] if isinstance(shape[0], int) else "dynamic"
-        self.sizes_dtype = np.int32 if "int32" in inputs.get("orig_target_sizes", inputs["images"]).type else np.int64
+        self.sizes_dtype = np.int32 if "int32" in inputs.get(INPUT_SIZES, inputs[INPUT_IMAGES]).type else np.int64
 
     def _run(self, images, sizes):
-        feeds = {"images": images}
+        feeds = {INPUT_IMAGES: images}
         if not self.raw:
-            feeds["orig_target_sizes"] = sizes.astype(self.sizes_dtype)
+            feeds[INPUT_SIZES] = sizes.astype(self.sizes_dtype)
         return tuple(self.session.run(None, feeds))

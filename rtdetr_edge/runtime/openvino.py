@@ -4,6 +4,7 @@ sampler)."""
 
 from ..errors import UserError
 from .base import Runtime
+from ..vocab import INPUT_IMAGES, INPUT_SIZES
 
 HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
 
@@ -45,14 +46,14 @@ class OpenVinoRuntime(Runtime):
         # an INT8 IR runs its quantized layers in int8 and the rest at the float hint: say both
         self.effective_precision = f"int8+{floats}" if self.precision == "int8" else floats
         names = [i.get_any_name() for i in self.compiled.inputs]
-        self.raw = "orig_target_sizes" not in names
+        self.raw = INPUT_SIZES not in names
         if self.imgsz is None:
-            shape = self.compiled.input("images").get_partial_shape()
+            shape = self.compiled.input(INPUT_IMAGES).get_partial_shape()
             self.imgsz = (shape[2].get_length(), shape[3].get_length())
             self.batch = shape[0].get_length() if shape[0].is_static else "dynamic"
         self.request = self.compiled.create_infer_request()
 
     def _run(self, images, sizes):
-        feeds = {"images": images} if self.raw else {"images": images, "orig_target_sizes": sizes}
+        feeds = {INPUT_IMAGES: images} if self.raw else {INPUT_IMAGES: images, INPUT_SIZES: sizes}
         result = self.request.infer(feeds)
         return tuple(result[out] for out in self.compiled.outputs)

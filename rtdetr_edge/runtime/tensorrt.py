@@ -9,6 +9,7 @@ execute_async_v3), which covers TensorRT 8.5 to 10.x. Device memory through cuda
 import numpy as np
 
 from ..errors import UserError
+from ..vocab import INPUT_IMAGES, INPUT_SIZES, OUTPUT_NAMES, RAW_OUTPUT_NAMES
 from .base import Runtime
 
 
@@ -52,11 +53,11 @@ class TensorRTRuntime(Runtime):
         self.context = self.engine.create_execution_context()
         self.names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.inputs = [n for n in self.names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        self.raw = "orig_target_sizes" not in self.inputs
+        self.raw = INPUT_SIZES not in self.inputs
         self.stream = _check(self.cudart.cudaStreamCreate())
         self.buffers = {}  # name -> (device pointer, bytes)
         if self.imgsz is None:
-            shape = self.engine.get_tensor_shape("images")
+            shape = self.engine.get_tensor_shape(INPUT_IMAGES)
             self.imgsz = (int(shape[2]), int(shape[3]))
             self.batch = int(shape[0]) if shape[0] > 0 else "dynamic"
 
@@ -72,7 +73,7 @@ class TensorRTRuntime(Runtime):
     def _run(self, images, sizes):
         trt, cudart = self.trt, self.cudart
         h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        feeds = {"images": images, "orig_target_sizes": sizes}
+        feeds = {INPUT_IMAGES: images, INPUT_SIZES: sizes}
         for name in self.inputs:
             host = np.ascontiguousarray(feeds[name], dtype=trt.nptype(self.engine.get_tensor_dtype(name)))
             feeds[name] = host  # kept alive until the copy is done
@@ -92,7 +93,7 @@ class TensorRTRuntime(Runtime):
         for name, host in outputs.items():
             _check(cudart.cudaMemcpyAsync(host.ctypes.data, self.buffers[name][0], host.nbytes, d2h, self.stream))
         _check(cudart.cudaStreamSynchronize(self.stream))
-        order = ("pred_scores", "pred_boxes") if self.raw else ("labels", "boxes", "scores")
+        order = RAW_OUTPUT_NAMES if self.raw else OUTPUT_NAMES
         return tuple(outputs[n] for n in order)
 
     def __del__(self):
