@@ -43,13 +43,10 @@ def read_checkpoint(path) -> tuple:
         text = str(e)
         if "GLOBAL" in text or "Unsupported global" in text:
             reason = "refused: it contains Python objects that could run code (only tensors are allowed)"
-        elif "Weights only load failed" in text or "invalid load key" in text or "zip archive" in text \
-                or isinstance(e, (EOFError, RuntimeError)):
+        else:  # whatever the unpickler tripped over (EOF, a bad key, an index, a zip error): not a file we read
             detail = text.split("WeightsUnpickler error:")[-1].strip().splitlines()[0] if "WeightsUnpickler" in text \
                 else (text.strip().splitlines()[0] if text.strip() else type(e).__name__)
             reason = f"not a PyTorch file, or truncated/corrupt: {detail[:120]}"
-        else:
-            reason = text.strip().splitlines()[0] if text.strip() else type(e).__name__
         raise UserError(f"{path}: not a readable checkpoint ({reason[:200]})") from None
     if not isinstance(ckpt, dict):
         raise UserError(f"{path}: not a checkpoint (expected a dict, got {type(ckpt).__name__})")
