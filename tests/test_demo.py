@@ -199,8 +199,10 @@ def test_a_real_rtsp_stream_that_drops_and_comes_back(shapes_video, shapes_onnx,
 
 
 def test_soak_memory_stays_flat(shapes_video, bundles, tmp_path):
-    """2,000 frames of a video (small frames, a 128 px model) through the demo, saved and written as JSON:
-    resident memory after warm-up (frames 200-300) and at the end (last 100) differ by less than 30 MB."""
+    """800 frames of a video (small frames, a 128 px model) through the demo, saved and written as JSON: after
+    warm-up (frame 200) resident memory has no upward slope (a fit over the remaining 600 frames grows less
+    than 10 MB per 1,000 frames: a leak of one 96x96 frame per frame would show 27) and ends within 15 MB of
+    where it was."""
     import cv2
 
     from rtdetr_edge.demo import run_demo
@@ -209,7 +211,7 @@ def test_soak_memory_stays_flat(shapes_video, bundles, tmp_path):
     long = tmp_path / "long.avi"
     frames = [cv2.resize(f, (96, 96)) for f in read_frames(video)]
     writer = cv2.VideoWriter(str(long), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (96, 96))
-    for i in range(2000):
+    for i in range(800):
         writer.write(frames[i % len(frames)])
     writer.release()
 
@@ -237,10 +239,11 @@ def test_soak_memory_stays_flat(shapes_video, bundles, tmp_path):
                      on_event=lambda m: None)
     finally:
         demo_module.open_model = original
-    assert s["frames_processed"] == 2000 and s["frames_dropped"] == 0
-    warm = np.median(samples[200:300])
-    end = np.median(samples[-100:])
-    assert end - warm < 30, (warm, end)
+    assert s["frames_processed"] == 800 and s["frames_dropped"] == 0
+    steady = np.asarray(samples[200:])
+    slope_per_1000 = np.polyfit(np.arange(len(steady)), steady, 1)[0] * 1000
+    assert slope_per_1000 < 10, slope_per_1000
+    assert np.median(samples[-100:]) - np.median(samples[200:300]) < 15, (samples[200:300], samples[-100:])
 
 
 def test_benchmark_two_bundles_side_by_side(bundles, tmp_path):
