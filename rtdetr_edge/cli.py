@@ -683,11 +683,13 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
                            train_images=train_images, val_images=val_images, seed=seed,
                            formats=tuple(f.strip() for f in formats.split(",") if f.strip())).validate()
 
+    steps = console  # the steps on stdout; progress bars on stderr
+
     class Reporter:
-        console = err  # progress bars on stderr; the steps on stdout
+        console = err
 
         def step(self, n, text):
-            globals()["console"].print(f"{n}/{STEPS} {escape(text)}", highlight=False, soft_wrap=True)
+            steps.print(f"{n}/{STEPS} {escape(text)}", highlight=False, soft_wrap=True)
 
         def parity(self, report, paths):
             _print_parity(report, paths)

@@ -9,6 +9,7 @@ prints; a Python user gets the same result dict.
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def run(cfg: QuickstartConfig = None, reporter=None, **options) -> dict:
     jobs += [(fmt, qat_best, {"precision": "int8", "int8_form": INT8_FORMS[fmt]}) for fmt in cfg.formats if qat_best]
     for fmt, weights, extra in jobs:
         name = fmt + ("_int8" if extra else "")
-        status = console.status(f"5/{STEPS} exporting {name}") if console is not None else _nothing()
+        status = console.status(f"5/{STEPS} exporting {name}") if console is not None else nullcontext()
         with status:
             bundles.append(export(weights, fmt, out=out / "exports" / name, force=True, **extra))
     reporter.step(5, "exported " + ", ".join(str(b) for b in bundles))
@@ -141,11 +142,3 @@ def run(cfg: QuickstartConfig = None, reporter=None, **options) -> dict:
         break
     return {"ok": report["ok"], "parity": report, "report_files": paths, "bundles": bundles, "tuned": tuned,
             "qat": qat_best, "minutes": (time.time() - start) / 60, "config": asdict(cfg)}
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False

@@ -54,8 +54,10 @@ def load(path):
         raise UserError(f"{path}: not UTF-8 text") from None
     except OSError as e:
         raise UserError(f"{path}: cannot read it ({e.strerror or e})") from None
+    # what yaml.safe_load does, with the stricter SafeLoader above (safe_load takes no Loader)
+    loader = Loader(text)
     try:
-        return yaml.load(text, Loader=Loader)  # noqa: S506  (a SafeLoader subclass)
+        return loader.get_single_data()
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -63,3 +65,5 @@ def load(path):
         raise UserError(f"{path}:{where}: not valid YAML ({problem})") from None
     except RecursionError:
         raise UserError(f"{path}: nested too deeply") from None
+    finally:
+        loader.dispose()

@@ -15,7 +15,7 @@ Precision means two things and the plan keeps both: `artifact_precision` is what
 `runtime_precision` what the device runs (a TensorRT FP16 engine is built from an FP32 ONNX).
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -117,8 +117,3 @@ def bundle_path(cfg, model, target) -> Path:
     h, w = model.imgsz
     return Path("exports") / (f"{model.variant}_{h}x{w}_" +
                               (f"{target.name}" if target else f"{cfg.format}_{cfg.precision}"))
-
-
-def with_settings(target, **changes):
-    """A copy of a (frozen) Target with some settings changed."""
-    return replace(target, settings={**target.settings, **changes})
