@@ -5,8 +5,11 @@ No PyTorch: the same code scores the PyTorch model in training and an exported a
 
 import contextlib
 import io
+import math
 
 import numpy as np
+
+from .errors import UserError
 
 METRICS = ["AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large"]
 
@@ -29,6 +32,9 @@ def coco_eval(ann_file, detections, category_ids, class_names, image_ids=None) -
     restricts the evaluation to the images that were run (e.g. the first N with --max-images)."""
     from faster_coco_eval import COCO, COCOeval_faster
 
+    if not all(math.isfinite(d["score"]) and all(map(math.isfinite, d["bbox"])) for d in detections):
+        raise UserError("the model's outputs are not finite (NaN or inf scores or boxes): its weights are "
+                        "broken or its training diverged")
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(ann_file))
         if not detections:
@@ -60,7 +66,6 @@ def evaluate_runtime(runtime, dataset, batch=4, progress=None, matches=False) ->
     from .preprocess import preprocess
 
     if runtime.class_names is not None and len(runtime.class_names) != dataset.num_classes:
-        from .errors import UserError
         raise UserError(f"the model has {len(runtime.class_names)} classes, {dataset.ann_file} has "
                         f"{dataset.num_classes}")
     dets = []

@@ -47,6 +47,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def check_output(option: str, path, kind: str = "file"):
+    """An output option checked before any work starts (not after a ten-minute evaluation): a file name that
+    is not a folder, a folder that is not a file, and somewhere we can write (a read-only disk or a folder of
+    someone else's is one line now). `kind` is "file", "folder" or "any" (what exists there is the writer's
+    to judge, e.g. a bundle --force may replace); None passes."""
+    if path is None:
+        return
+    path = Path(path)
+    if kind == "file" and path.is_dir():
+        raise UserError(f"{option} {path}: is a folder; give a file name")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path}: exists and is not a folder")
+    where = path if kind == "folder" and path.is_dir() else path.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise UserError(f"{option} {path}: {where} is not a folder")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: cannot write there ({where} is read-only or not writable by this user)")
+
+
 def _tmp_name(path: Path, suffix="") -> Path:
     return path.with_name(f"{_tmp_prefix(path)}{os.getpid()}-{secrets.token_hex(4)}{TMP_MARK}{suffix}")
 

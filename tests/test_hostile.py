@@ -4,6 +4,7 @@ exit code, one line naming the file or field, no traceback, nothing written, the
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -259,3 +260,146 @@ def test_the_demo_keeps_its_recording_on_sigterm(tmp_path):
     cap = cv2.VideoCapture(str(video))
     assert len(lines) >= 3 and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(lines)
     assert not list(tmp_path.glob(".*rtdetr-tmp*"))
+
+
+# --- 6. a read-only output folder, in every command that writes --------------------------------------------
+
+READ_ONLY_SCRIPT = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from cli_runner import run_cli
+results = {{}}
+for name, args in json.loads(open({cases!r}).read()).items():
+    r = run_cli(*args)
+    results[name] = [r.returncode, r.stderr]
+open({out!r}, "w").write(json.dumps(results))
+"""
+
+
+def _can_mount_read_only(tmp_path) -> bool:
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    r = subprocess.run(["unshare", "--mount", "--map-root-user", "sh", "-c",
+                        f"mount --bind {probe} {probe} && mount -o remount,ro,bind {probe} && touch {probe}/x"],
+                       capture_output=True, text=True)
+    return "Read-only file system" in r.stderr
+
+
+def test_a_read_only_output_folder_is_one_line_in_every_command(weights, bundles, tmp_path):
+    """A real read-only folder (a read-only bind mount in a private mount namespace: running as root, a chmod
+    would not stop us), every command that writes pointed into it: exit 2, one line naming the path, no
+    traceback (the temporary file's cleanup used to raise again)."""
+    if shutil.which("unshare") is None or not _can_mount_read_only(tmp_path):
+        pytest.skip("this machine cannot make a read-only mount (unshare --mount --map-root-user)")
+    from rtdetr_edge.data.synth import generate
+
+    data = generate(tmp_path / "data", 4, 2, 128, seed=0)
+    image = next((data / "val").glob("*.jpg"))
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    w = str(weights)
+    cases = {
+        "init": ["init", "--out", ro / "x.pt"],
+        "eval": ["eval", "--weights", w, "--data", data, "--json", ro / "m.json"],
+        "predict": ["predict", "--weights", w, "--source", image, "--save", ro / "drawn"],
+        "demo video": ["demo", "--model", w, "--source", data / "val", "--headless", "--save", ro / "v.avi"],
+        "demo json": ["demo", "--model", w, "--source", data / "val", "--headless", "--json", ro / "d.jsonl"],
+        "train": ["train", "--data", data, "--weights", w, "--epochs", "1", "--imgsz", "128", "--batch", "2",
+                  "--out", ro / "run"],
+        "qat": ["qat", "--weights", w, "--data", data, "--epochs", "1", "--imgsz", "128", "--batch", "2",
+                "--out", ro / "qat"],
+        "export": ["export", "--weights", w, "--format", "onnx", "--out", ro / "bundle"],
+        "verify": ["verify", bundles["onnx"], "--json", ro / "v.json"],
+        "parity": ["parity", "--model", bundles["onnx"], "--report", ro / "report"],
+        "data synth": ["data", "synth", ro / "synth"],
+        "benchmark": ["benchmark", "--model", bundles["onnx"], "--runs", "1", "--out", ro / "bench"],
+        "quickstart": ["quickstart", "--out", ro / "qs"],
+    }
+    (tmp_path / "cases.json").write_text(json.dumps({k: [str(a) for a in v] for k, v in cases.items()}))
+    script = tmp_path / "run.py"
+    script.write_text(READ_ONLY_SCRIPT.format(tests=str(Path(__file__).parent), cases=str(tmp_path / "cases.json"),
+                                              out=str(tmp_path / "results.json")))
+    r = subprocess.run(["unshare", "--mount", "--map-root-user", "sh", "-c",
+                        f"mount --bind {ro} {ro} && mount -o remount,ro,bind {ro} && exec {sys.executable} {script}"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    for name, (code, stderr) in results.items():
+        errors = [line for line in stderr.splitlines() if line.startswith("error:")]  # INFO lines may come first
+        assert code == 2 and "Traceback" not in stderr and len(errors) == 1, (name, code, stderr[-2000:])
+        assert str(ro) in errors[0] and "read-only" in errors[0].lower(), (name, errors[0])
+    assert not list(ro.iterdir())
+
+
+# --- 7. silent accepts: a run that diverges stops, and keeps the last good checkpoint ----------------------
+
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(weights, tmp_path):
+    """`--lr 1e6` used to keep training (and writing checkpoints) with a finite loss over NaN weights, then die
+    in COCO evaluation with a traceback. Now the first non-finite weight or loss stops the run with one line,
+    and best.pt is still the last good one."""
+    from dataclasses import replace as dc_replace
+
+    from rtdetr_edge.data.synth import generate
+    from rtdetr_edge.train.trainer import TrainConfig, Trainer
+
+    data = generate(tmp_path / "data", 4, 2, 128, seed=0)
+    out = tmp_path / "run"
+    cfg = TrainConfig(data=str(data), weights=str(weights), epochs=1, batch=2, imgsz=(128, 128), out=str(out),
+                      lr=1e-5, warmup_iters=1, workers=0, strong_aug=False)
+    trainer = Trainer(cfg)
+    trainer.fit()
+    good = (out / "best.pt").read_bytes()
+    trainer.cfg = dc_replace(cfg, epochs=2)
+    trainer.base_lrs = [1e6 for _ in trainer.base_lrs]
+    with pytest.raises(UserError, match=r"diverged \(lower --lr\); stopped, .*best\.pt stays the last good"):
+        trainer.fit()
+    assert (out / "best.pt").read_bytes() == good and len(trainer.history) == 1
+    # from the command line, with nothing good yet: one line, no checkpoint at all
+    r = run_cli("train", "--data", data, "--weights", weights, "--epochs", "2", "--imgsz", "128", "--batch", "2",
+                "--lr", "1e6", "--out", tmp_path / "cli", "--no-multi-scale")
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]  # after INFO and progress
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(errors) == 1, r.stderr
+    assert "diverged" in errors[0] and "no checkpoint was written" in errors[0], errors[0]
+    assert not list((tmp_path / "cli").glob("*.pt"))
+
+
+def test_coco_evaluation_refuses_non_finite_outputs():
+    from rtdetr_edge.cocoeval import coco_eval
+
+    with pytest.raises(UserError, match="not finite"):
+        coco_eval("unused.json", [{"image_id": 0, "category_id": 1, "bbox": [0, 0, 1, 1], "score": float("nan")}],
+                  [1], ["a"])
+
+
+def test_parity_against_another_model_is_a_fail_row(bundles, tmp_path):
+    """A checkpoint of another model (7 classes against the bundle's 6): a FAIL row naming the shapes, exit 1,
+    not a ValueError from the comparison."""
+    import torch
+    from hf_reference import randomize_
+
+    from rtdetr_edge import build_model, save_checkpoint
+
+    torch.manual_seed(3)
+    save_checkpoint(randomize_(build_model("rtdetrv2_r18vd", num_classes=7, imgsz=128,
+                                           class_names=list("abcdefg"))), tmp_path / "w7.pt")
+    r = run_cli("parity", "--model", bundles["onnx"], "--weights", tmp_path / "w7.pt", "--report", tmp_path / "rep")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    report = json.loads((tmp_path / "rep" / "parity.json").read_text())
+    row = report["artifacts"][0]
+    assert not row["ok"] and "(1, 300, 7) vs (1, 300, 6)" in json.dumps(row)
+
+
+def test_an_alias_bomb_is_refused_under_a_memory_limit(tmp_path):
+    """Six levels of a billion-laughs bomb (9^6 leaves once expanded) in a real process limited to 1 GiB of
+    address space: refused in the parser, before anything is expanded."""
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for k, name in enumerate("bcdef"):
+        prev = "abcdef"[k]
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    (tmp_path / "bomb.yaml").write_text("\n".join(levels) + "\n")
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
+            "sys.argv = ['rtdetr-edge', 'targets', 'bomb.yaml']; from rtdetr_edge.cli import main; main()")
+    start = time.time()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert time.time() - start < 60
+    one_line(r, "bomb.yaml", "aliases")

@@ -266,13 +266,13 @@ class Trainer:
             self._set_lr()
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
                 outputs = self.ddp_model(images, targets)
+            if not all(torch.isfinite(outputs[k]).all() for k in ("pred_logits", "pred_boxes")):
+                self._diverged(f"the model's outputs became non-finite at epoch {self.epoch + 1}, iteration {i + 1}")
             with torch.autocast(self.device.type, enabled=False):
                 losses = self.compute_losses(images, outputs, targets)
             loss = sum(losses.values())
             if not torch.isfinite(loss):  # diverged: stop before a broken step reaches a checkpoint
-                raise UserError(f"the loss became {loss.item()} at epoch {self.epoch + 1}, iteration {i + 1}: "
-                                f"training diverged (lower --lr); stopped, {self.out / 'best.pt'} stays the last "
-                                f"good checkpoint")
+                self._diverged(f"the loss became {loss.item()} at epoch {self.epoch + 1}, iteration {i + 1}")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if self.cfg.clip_max_norm > 0:
@@ -311,6 +311,7 @@ class Trainer:
             self.deadline = start + self.cfg.time_limit_min * 60
         while self.epoch < self.cfg.epochs:
             train_stats = self.train_one_epoch(on_step)
+            self._check_finite()
             metrics = evaluate(self.ema.module, self.val_set, batch_size=self.cfg.batch) if self.rank == 0 else {}
             self.epoch += 1
             if self.rank == 0:
@@ -335,6 +336,21 @@ class Trainer:
         if dist.is_initialized():
             dist.barrier()
         return self.history
+
+    def _check_finite(self):
+        """A loss can stay finite while the weights it updated do not (a huge --lr): stop before such a model
+        is evaluated or saved, so best.pt and last.pt stay the last good ones."""
+        for name, module in (("model", self.model), ("EMA model", self.ema.module)):
+            bad = next((k for k, v in module.state_dict().items()
+                        if v.is_floating_point() and not torch.isfinite(v).all()), None)
+            if bad is not None:
+                self._diverged(f"the {name}'s weights became non-finite ({bad}) in epoch {self.epoch + 1}")
+
+    def _diverged(self, what: str):
+        best = self.out / "best.pt"
+        kept = f"{best} stays the last good checkpoint" if best.exists() else "no checkpoint was written"
+        raise UserError(f"{what}: training diverged (lower --lr); stopped, {kept}")
+
 
     def _write_metrics(self):
         rows = self.history
