@@ -3,6 +3,7 @@
 Errors a user can cause are one line on stderr and exit code 2; no traceback.
 """
 
+import errno
 import functools
 import logging
 import re
@@ -16,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .errors import UserError
+from .fsutil import check_output
 from .quickstart import QuickstartConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -27,6 +29,9 @@ console = Console(width=None if sys.stdout.isatty() else 180)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 180)
 
 
+_REFUSALS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+
+
 def user_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -35,6 +40,11 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except UserError as e:
             _error(str(e))
+            raise typer.Exit(2)
+        except OSError as e:  # the file system refused (a read-only or full disk, no permission): one line
+            if e.errno not in _REFUSALS or not e.filename:
+                raise
+            _error(f"{e.filename}: {e.strerror}")
             raise typer.Exit(2)
         except ModuleNotFoundError as e:
             from .extras import missing_message
@@ -120,8 +130,7 @@ def init(variant: str = typer.Option("rtdetrv2_r18vd", help="model variant (see 
          force: bool = typer.Option(False, help="replace an existing checkpoint file")):
     """Write an untrained (randomly initialised) checkpoint: for pipeline and export checks, not for detection."""
     check_number("--num-classes", num_classes, 1)
-    if out.is_dir():
-        raise UserError(f"--out {out}: is a folder; give a checkpoint file name")
+    check_output("--out", out, "file")
     if out.exists() and not force:
         raise UserError(f"--out {out}: exists; pass --force to replace it")
     import torch
@@ -156,6 +165,7 @@ def predict(source: Path = typer.Option(..., help="an image or a folder of image
     if model is not None and imgsz:
         raise UserError("--imgsz applies to checkpoints only: an exported model has a fixed input size")
     check_number("--conf", conf, 0.0, 1.0)
+    check_output("--save", save, "folder")
     size = parse_imgsz(imgsz) if imgsz else None
     for path, det, names in run_predict(weights or model, source, size, conf, save, sampling,
                                         exported=model is not None, skip_bad=skip_bad):
@@ -193,6 +203,9 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
                                                                "only when outputs stay the same"),
            out: Optional[Path] = typer.Option(None, help="bundle folder to create (default: exports/NAME)"),
            force: bool = typer.Option(False, help="replace an existing bundle folder (never anything else)"),
+           integrations: Optional[str] = typer.Option(None, help="deepstream, triton, ros2 (comma-separated) or "
+                                                                 "none: serving files added to the bundle "
+                                                                 "[default: the recipe's]"),
            calib: Optional[str] = typer.Option(None, help="int8: calibration list (calib/NAME, .txt, .yaml, folder): "
                                                           "post-training quantization of an FP32 checkpoint, and "
                                                           "the ranges of the u8s8 and static forms"),
@@ -208,10 +221,11 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
     from .export import export as run_export
     from .export.plan import plan_export
 
+    check_output("--out", out, "any")
     plan = plan_export(target, layer="cli", weights=str(weights), format=format, precision=precision, imgsz=imgsz,
                        batch=batch, dynamic_batch=dynamic_batch, sampling=sampling, opset=opset, simplifier=simplifier,
                        out=str(out) if out else None, force=force or None, calib=calib, policy=policy,
-                       int8_form=int8_form)
+                       int8_form=int8_form, integrations=integrations)
     for message in plan.messages:
         err.print(escape(message), highlight=False, soft_wrap=True)
     cfg = plan.config
@@ -303,8 +317,7 @@ def verify(bundle: Path = typer.Argument(..., help="bundle folder"),
     from .fsutil import atomic_write_text
     from .verify import rows, verify as run_verify
 
-    if json_out.exists() and json_out.is_dir():
-        raise UserError(f"--json {json_out}: is a folder")
+    check_output("--json", json_out, "file")
     if expect_digest is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", expect_digest.strip()):
         raise UserError(f"--expect-digest: 64 hex digits (manifest.json's digest), got {expect_digest!r}")
     report = run_verify(bundle, engine=engine, outputs=outputs, tolerances=parse_tolerances(tol),
@@ -355,6 +368,8 @@ def demo(model: str = typer.Option(..., help="bundle folder, exported file (.onn
     def on_event(msg):
         err.print(escape(msg), highlight=False, soft_wrap=True)
 
+    check_output("--save", save, "file")
+    check_output("--json", json_out, "file")
     if not show and save is None and json_out is None:
         err.print("headless: nothing is shown; give --save out.mp4 or --json detections.jsonl to keep the results",
                   highlight=False, soft_wrap=True)
@@ -391,8 +406,7 @@ def benchmark(model: list[str] = typer.Option(..., help="bundle, exported file o
     check_number("--warmup", warmup, 0)
     check_number("--threads", threads, 1)
     check_number("--batch", batch, 1, 64)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
+    check_output("--out", out, "folder")
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("timing (round-robin)", total=runs)
         report = run_benchmark(model, runs=runs, warmup=warmup, threads=threads, batch=batch,
@@ -445,8 +459,7 @@ def parity(model: list[Path] = typer.Option(..., help="bundle folder (repeat for
     from rich.progress import Progress
 
     check_number("--max-images", max_images, 1)
-    if report.exists() and not report.is_dir():
-        raise UserError(f"--report {report}: exists and is not a folder")
+    check_output("--report", report, "folder")
 
     from .compare import parse_tolerances
     from .parity import parity as run_parity, write_report
@@ -494,8 +507,7 @@ def train(data: Optional[Path] = typer.Option(None, help="COCO folder: annotatio
                                          ("--stop-epoch", stop_epoch, 0, False),
                                          ("--time-limit", time_limit, 0, True)]:
         check_number(option, value, low, low_open=low_open)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
+    check_output("--out", out, "folder")
     from .train.trainer import TrainConfig, Trainer
 
     cfg = TrainConfig(data=str(data) if data else None, model=model, weights=str(weights) if weights else None,
@@ -546,8 +558,7 @@ def qat(weights: Optional[Path] = typer.Option(None, help="the trained FP32 chec
                                          ("--lr", lr, 0, True), ("--workers", workers, 0, False),
                                          ("--minutes", minutes, 0, True), ("--max-images", max_images, 1, False)]:
         check_number(option, value, low, low_open=low_open)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
+    check_output("--out", out, "folder")
     if not data:
         raise UserError("--data is required (the COCO folder the model was trained on)")
     if not weights and not resume:
@@ -600,8 +611,7 @@ def eval_cmd(weights: Path = typer.Option(..., help="checkpoint"),
     import json
 
     check_number("--batch", batch, 1)
-    if json_out is not None and json_out.is_dir():
-        raise UserError(f"--json {json_out}: is a folder; give a file name")
+    check_output("--json", json_out, "file")
 
     from rich.progress import Progress
 
@@ -654,6 +664,7 @@ def data_synth(out: Path = typer.Argument(..., help="folder to create (must not 
 
     if train < 0 or val < 0 or imgsz < 32:
         raise UserError("--train/--val must be >= 0 and --imgsz >= 32")
+    check_output("OUT", out, "folder")
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("generating images", total=train + val)
         generate(out, train, val, imgsz, seed, progress=lambda: progress.advance(task))
@@ -682,6 +693,7 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
     cfg = QuickstartConfig(out=str(out), weights=str(weights), minutes=minutes, qat_minutes=qat_minutes,
                            train_images=train_images, val_images=val_images, seed=seed,
                            formats=tuple(f.strip() for f in formats.split(",") if f.strip())).validate()
+    check_output("--out", out, "folder")
 
     steps = console  # the steps on stdout; progress bars on stderr
 

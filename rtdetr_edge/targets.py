@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import UserError
 from .paths import DATA, data_dir  # noqa: F401  (DATA: the shipped folders, for callers)
-from .vocab import FORMATS, INT8_FORMS, OPSET_MAX, OPSET_MIN, PRECISIONS, SAMPLINGS, SIMPLIFIERS
+from .vocab import FORMATS, INT8_FORMS, INTEGRATIONS, OPSET_MAX, OPSET_MIN, PRECISIONS, SAMPLINGS, SIMPLIFIERS
 
 GUARDS = ("no_tf32", "layernorm_fp32", "graph_check")
 # what each runtime family reads, for a device file used alone as a target
@@ -86,6 +86,7 @@ class DeviceRuntime(Strict):
     label: OneLine
     cuda: Optional[Version] = None
     python: Optional[Annotated[str, Field(pattern=r"^[<>=]*\d+(\.\d+){0,2}$")]] = None
+    deepstream: Optional[Version] = None  # the DeepStream release for this JetPack (integrations/deepstream.py)
 
 
 class Pitfall(Strict):
@@ -125,6 +126,8 @@ class Settings(Strict):
     # INT8: the placement policy (recipes/policies/), the calibration list (calib/), the artifact form
     policy: Optional[FileRef] = None
     calib: Optional[FileRef] = None
+    # what else the bundle carries for the device's serving stack (rtdetr_edge/integrations)
+    integrations: Optional[list[Literal[INTEGRATIONS]]] = Field(None, max_length=len(INTEGRATIONS))
     int8_form: Optional[Literal[INT8_FORMS]] = None
 
 
@@ -250,6 +253,7 @@ class Target:
                 "opset": s["opset"], "imgsz": s.get("imgsz"), "simplifier": s.get("simplifier"),
                 "batch": None if batch in (None, "dynamic") else batch,
                 "dynamic_batch": True if batch == "dynamic" else None,
+                "integrations": tuple(s["integrations"]) if s.get("integrations") is not None else None,
                 **({"policy": s.get("policy"), "calib": s.get("calib"),
                     "int8_form": s.get("int8_form") or self.runtime.int8_form} if s["precision"] == "int8" else {})}
 

@@ -17,6 +17,8 @@ SIMPLIFIERS = ("onnxslim", "onnxsim", "none")
 # INT8 artifact forms: Q/DQ with int8 activations (TensorRT, OpenVINO), onnxruntime's U8S8, TFLite static
 INT8_FORMS = ("s8s8", "u8s8", "static")
 INT8_FORMS_OF_FORMAT = {"onnx": ("s8s8", "u8s8"), "openvino": ("s8s8",), "tflite": ("static",)}
+# serving stacks a bundle can carry files for (rtdetr_edge/integrations)
+INTEGRATIONS = ("deepstream", "triton", "ros2")
 # ONNX opsets we write: 13 is the first with per-channel Q/DQ and the oldest a shipped runtime needs
 # (TensorRT 8.2); GridSample needs 16
 OPSET_MIN, OPSET_MAX, OPSET_DEFAULT = 13, 21, 17

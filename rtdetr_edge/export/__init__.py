@@ -128,6 +128,10 @@ def export_plan(plan) -> Path:
             manifest["quantization"] = {"form": cfg.int8_form, **model.quant}
         if target is not None:
             manifest["target"] = _apply_target(tmp, model, target, cfg, manifest, golden)
+        if cfg.integrations:
+            from ..integrations import write_integrations
+
+            manifest["integrations"] = write_integrations(tmp, cfg.integrations, target, manifest, golden)
         write_manifest(tmp, manifest)
     _remember(cfg, imgsz, out, facts, raw_facts)
     return out

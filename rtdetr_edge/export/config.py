@@ -63,6 +63,8 @@ class ExportConfig:
     policy: Optional[str] = None
     calib: Optional[str] = None
     int8_form: Optional[str] = None
+    # DeepStream / Triton / ROS 2 files added to the bundle (rtdetr_edge/integrations)
+    integrations: tuple = ()
 
     @classmethod
     def resolve(cls, **layers) -> tuple:
@@ -106,6 +108,9 @@ class ExportConfig:
             raise UserError(f"--simplifier must be one of {', '.join(SIMPLIFIERS)}, got {self.simplifier!r}")
         if self.imgsz is not None:
             self.imgsz = parse_imgsz(self.imgsz)
+        from ..integrations import parse_integrations
+
+        self.integrations = parse_integrations(self.integrations) or ()
         if self.precision == "int8":
             from .int8 import check_form
 

@@ -51,11 +51,13 @@ def plan_export(target=None, layer="cli", **given) -> ExportPlan:
     `given`: ExportConfig fields the caller set (None = not set); `layer`: what to call the caller in
     messages and in `origin` ("cli" or "call")."""
     from ..compare import tolerances_for
+    from ..integrations import check_integrations
     from .config import ExportConfig
 
     given = {k: v for k, v in given.items() if v is not None}
     if target is None:
         cfg, origin = ExportConfig.resolve(**{layer: given})
+        check_integrations(cfg.integrations, cfg.format, None)
         tol = _format_tolerances(cfg)
         return ExportPlan(cfg, None, _with_defaults(origin), (), cfg.precision, cfg.precision,
                           {"artifact": tol, "runtime": tol})
@@ -83,6 +85,7 @@ def plan_export(target=None, layer="cli", **given) -> ExportPlan:
         merged["batch"] = "dynamic"
     check_target(t, merged, graph_checked=True)  # format, DLA, INT8 data; opset and sampling: the written graph
     cfg, origin = ExportConfig.resolve(recipe=recipe, **{layer: given})
+    check_integrations(cfg.integrations, cfg.format, t.runtime.runtime)
     runtime_tol = t.tolerances()
     artifact_tol = runtime_tol if cfg.precision == t.precision else tolerances_for(
         cfg.precision, t.runtime.tolerances.get(cfg.precision))

@@ -39,3 +39,29 @@ def evaluate(model, dataset, batch_size=8, progress=None) -> dict:
     dets = predict_dataset(model, dataset, batch_size, progress)
     return coco_eval(dataset.ann_file, dets, dataset.category_ids, dataset.class_names,
                      image_ids=[im["id"] for im in dataset.images])
+
+
+def evaluate_checkpoint(weights, data=None, val_json=None, images=None, imgsz=None, sampling="grid_sample",
+                        batch_size=8, skip_bad=False, progress=None, say=None) -> dict:
+    """`rtdetr-edge eval`: a checkpoint on a COCO validation set (a folder's val split, or an annotation file
+    and its image folder). Returns {"metrics", "annotations", "imgsz"}; `say` gets the dataset's report line,
+    `progress(total)` is called once and returns the per-batch advance callback."""
+    from ..data.coco import CocoDetection, resolve_coco_dir
+    from ..data.transforms import eval_transforms
+    from ..model.checkpoint import load_model
+
+    if val_json:
+        if not images:
+            raise UserError("--val-json needs --images")
+        ann, img_dir = val_json, images
+    elif data:
+        ann, img_dir = resolve_coco_dir(data, "val")
+    else:
+        raise UserError("give --data DIR or --val-json FILE --images DIR")
+    model = load_model(weights, imgsz=imgsz, sampling=sampling)
+    dataset = CocoDetection(ann, img_dir, transforms=eval_transforms(model.imgsz), skip_bad=skip_bad)
+    if say:
+        say(dataset.report())
+    advance = progress(len(dataset)) if progress else None
+    return {"metrics": evaluate(model, dataset, batch_size=batch_size, progress=advance), "annotations": str(ann),
+            "imgsz": list(model.imgsz)}

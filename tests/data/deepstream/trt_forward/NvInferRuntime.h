@@ -1,0 +1,3 @@
+// Test-only: see NvInfer.h beside this file.
+#pragma once
+#include "NvInfer.h"

@@ -1,0 +1,2 @@
+// Test-only: see NvInfer.h beside this file.
+#pragma once
