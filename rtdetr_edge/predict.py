@@ -45,8 +45,10 @@ def predict(weights, source, imgsz=None, conf: float = 0.5, save=None, sampling=
     bundle folder or exported model file run by its runtime."""
     import cv2
 
+    from .model.variants import parse_imgsz
     from .runtime.base import open_model
 
+    imgsz = parse_imgsz(imgsz) if isinstance(imgsz, (str, int)) else imgsz
     files = list_images(source)
     if exported:  # --model: a bundle or exported file, never read as a checkpoint
         from .runtime.base import load_runtime

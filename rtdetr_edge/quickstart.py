@@ -35,6 +35,8 @@ class QuickstartConfig:
         """Every option checked before any work: a bad one leaves nothing behind."""
         from .export import FORMATS
 
+        if isinstance(self.formats, str):  # "onnx,openvino" from the command line (frozen: set once, here)
+            object.__setattr__(self, "formats", tuple(f.strip() for f in self.formats.split(",") if f.strip()))
         unknown = [f for f in self.formats if f not in FORMATS]
         if not self.formats or unknown:
             raise UserError(f"--formats: {', '.join(unknown) or 'none given'} (known: {', '.join(FORMATS)})")

@@ -199,3 +199,23 @@ def metrics(console, metrics_, title):
     for name, ap in metrics_["per_class"].items():
         table.add_row(f"AP {escape(name)}", f"{ap:.4f}")
     console.print(table)
+
+
+class QuickstartReporter:
+    """The quickstart's steps on stdout ("3/7 fine-tuned ..."), its progress bars on stderr, its parity table."""
+
+    def __init__(self, steps_console, progress_console, steps_total):
+        self.steps, self.console, self.total = steps_console, progress_console, steps_total
+
+    def step(self, n, text):
+        _line(self.steps, f"{n}/{self.total} {escape(text)}")
+
+    def parity(self, report, paths):
+        parity(self.steps, report, paths)
+
+
+def qat_done(console, trainer, out):
+    ptq = f"; PTQ baseline AP {trainer.ptq_metrics['AP']:.3f}" if trainer.ptq_metrics else ""
+    _line(console, f"run folder {out}: last.pt, best.pt (INT8 fake-quant AP {trainer.best_ap:.3f}{ptq}), "
+                   f"metrics.csv, metrics.png; export with `rtdetr-edge export --weights {out}/best.pt "
+                   f"--precision int8`")

@@ -55,6 +55,10 @@ def verify(bundle, engine=None, outputs=None, tolerances=None, expect_digest=Non
     from .bundle import artifact, golden_inputs, load_golden, planned, problems, read_manifest
     from .runtime.base import load_runtime
 
+    import re
+
+    if expect_digest is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", expect_digest.strip()):
+        raise UserError(f"--expect-digest: 64 hex digits (manifest.json's digest), got {expect_digest!r}")
     bundle = Path(bundle)
     if not bundle.is_dir():
         raise UserError(f"{bundle}: not a bundle folder")

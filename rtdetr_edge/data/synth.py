@@ -132,6 +132,8 @@ def generate(out, n_train: int = 400, n_val: int = 100, imgsz: int = 320, seed: 
     from ..errors import UserError
     from ..fsutil import atomic_dir
 
+    if n_train < 0 or n_val < 0 or imgsz < 32:
+        raise UserError("--train/--val must be >= 0 and --imgsz >= 32")
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out}: exists and is not an empty folder; choose another folder")

@@ -19,9 +19,6 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..vocab import INTEGRATIONS
-FILES = Path(__file__).parent / "device_files"
-PARSER_FUNC = "NvDsInferParseCustomRTDETR"
-PARSER_LIB = "libnvds_rtdetr_parser.so"
 
 
 def parse_integrations(value) -> tuple:

@@ -8,8 +8,11 @@ scales them to each frame.
 """
 
 import shutil
+from pathlib import Path
 
-from . import FILES, PARSER_FUNC, PARSER_LIB
+FILES = Path(__file__).parent / "device_files"
+PARSER_FUNC = "NvDsInferParseCustomRTDETR"
+PARSER_LIB = "libnvds_rtdetr_parser.so"
 
 NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}  # nvinfer's network-mode values
 DYNAMIC_BATCH_MIN = (6, 1)  # nvinfer reads dynamic-batch engines from DeepStream 6.1

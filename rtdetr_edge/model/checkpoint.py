@@ -234,3 +234,9 @@ def to_authors_layout(model: RTDETR) -> dict:
     state["decoder.anchors"] = model.decoder.anchors.detach().cpu()
     state["decoder.valid_mask"] = model.decoder.valid_mask.detach().cpu()
     return {"ema": {"module": state, "updates": 0}}
+
+
+def write_untrained(out, variant, num_classes, imgsz, seed=0):
+    """`rtdetr-edge init`: a randomly initialised checkpoint, marked untrained (for pipeline and export checks)."""
+    torch.manual_seed(seed)
+    save_checkpoint(build_model(variant, num_classes=num_classes, imgsz=imgsz), out, untrained=True)

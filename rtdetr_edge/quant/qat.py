@@ -40,6 +40,8 @@ class QATConfig(TrainConfig):
     calib: str = "shapes-64"  # a calibration list (calib/)
     distill: bool = True
     distill_weight: float = 1.0
+    RANGES = tuple(r if r[0] != "time_limit_min" else ("time_limit_min", "--minutes", 0, True)
+                   for r in TrainConfig.RANGES)
 
 
 class _Capture:

@@ -100,3 +100,9 @@ def _chart(report, path):
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def scan_and_write(weights, data, calib, out, imgsz=None, max_images=None, progress=None) -> tuple:
+    """`qat --sensitivity`: the scan, written to `out` (table, JSON, suggested policy); returns (report, files)."""
+    report = scan(weights, data, calib, imgsz=imgsz, max_images=max_images, progress=progress)
+    return report, write_report(report, out)

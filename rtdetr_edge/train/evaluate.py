@@ -42,10 +42,10 @@ def evaluate(model, dataset, batch_size=8, progress=None) -> dict:
 
 
 def evaluate_checkpoint(weights, data=None, val_json=None, images=None, imgsz=None, sampling="grid_sample",
-                        batch_size=8, skip_bad=False, progress=None, say=None) -> dict:
+                        batch_size=8, skip_bad=False, progress=None, on_total=None, say=None) -> dict:
     """`rtdetr-edge eval`: a checkpoint on a COCO validation set (a folder's val split, or an annotation file
     and its image folder). Returns {"metrics", "annotations", "imgsz"}; `say` gets the dataset's report line,
-    `progress(total)` is called once and returns the per-batch advance callback."""
+    `on_total` the number of images, `progress(n)` each batch."""
     from ..data.coco import CocoDetection, resolve_coco_dir
     from ..data.transforms import eval_transforms
     from ..model.checkpoint import load_model
@@ -62,6 +62,7 @@ def evaluate_checkpoint(weights, data=None, val_json=None, images=None, imgsz=No
     dataset = CocoDetection(ann, img_dir, transforms=eval_transforms(model.imgsz), skip_bad=skip_bad)
     if say:
         say(dataset.report())
-    advance = progress(len(dataset)) if progress else None
-    return {"metrics": evaluate(model, dataset, batch_size=batch_size, progress=advance), "annotations": str(ann),
+    if on_total:
+        on_total(len(dataset))
+    return {"metrics": evaluate(model, dataset, batch_size=batch_size, progress=progress), "annotations": str(ann),
             "imgsz": list(model.imgsz)}

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..data.coco import CocoDetection, resolve_coco_dir
 from ..data.transforms import eval_transforms, train_transforms
-from ..errors import UserError
+from ..errors import UserError, check_number
 from ..fsutil import atomic_path, clean_stale
 from ..model.checkpoint import META_KEY, atomic_save, load_state_into, read_checkpoint
 from ..model.rtdetr import build_model
@@ -63,6 +63,17 @@ class TrainConfig:
     max_iters_per_epoch: int = None
     sync_bn: bool = False
     extra: dict = field(default_factory=dict)
+
+    # the numbers a user sets: (field, option, lowest, lowest excluded); checked here, for the CLI and Python
+    # callers alike
+    RANGES = (("epochs", "--epochs", 1, False), ("batch", "--batch", 1, False), ("lr", "--lr", 0, True),
+              ("warmup_iters", "--warmup-iters", 0, False), ("ema_warmups", "--ema-warmups", 1, False),
+              ("workers", "--workers", 0, False), ("stop_epoch", "--stop-epoch", 0, False),
+              ("time_limit_min", "--time-limit", 0, True))
+
+    def __post_init__(self):
+        for name, option, low, low_open in self.RANGES:
+            check_number(option, getattr(self, name), low, low_open=low_open)
 
 
 class _EpochDataset(torch.utils.data.Dataset):
