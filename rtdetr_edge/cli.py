@@ -103,6 +103,8 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
            integrations: Optional[str] = typer.Option(None, help="deepstream, triton, ros2 (comma-separated) or "
                                                                  "none: serving files added to the bundle "
                                                                  "[default: the recipe's]"),
+           raw_twin: Optional[bool] = typer.Option(None, "--raw-twin/--no-raw-twin", help="the network again "
+                                                   "before top-k, for pre-top-k parity [default: the recipe's, on]"),
            calib: Optional[str] = typer.Option(None, help="int8: calibration list (calib/NAME, .txt, .yaml, folder): "
                                                           "post-training quantization of an FP32 checkpoint, and "
                                                           "the ranges of the u8s8 and static forms"),
@@ -122,7 +124,7 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
     plan = plan_export(target, layer="cli", weights=str(weights), format=format, precision=precision, imgsz=imgsz,
                        batch=batch, dynamic_batch=dynamic_batch, sampling=sampling, opset=opset, simplifier=simplifier,
                        out=str(out) if out else None, force=force or None, calib=calib, policy=policy,
-                       int8_form=int8_form, integrations=integrations)
+                       int8_form=int8_form, integrations=integrations, raw_twin=raw_twin)
     for message in plan.messages:
         err.print(escape(message), highlight=False, soft_wrap=True)
     cfg = plan.config
@@ -197,8 +199,7 @@ def demo(model: str = typer.Option(..., help="bundle folder, exported file (.onn
     check_number("--conf", conf, 0, 1)
     check_number("--max-frames", max_frames, 1)
     check_number("--stall-timeout", stall_timeout, 0, low_open=True)
-    if show is None:
-        show = display_available()
+    show = display_available() if show is None else show
 
     check_output("--save", save, "file")
     check_output("--json", json_out, "file")
@@ -415,20 +416,21 @@ def data_synth(out: Path = typer.Argument(..., help="folder to create (must not 
 def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for everything it makes"),
                weights: Path = typer.Option(Path("shapes"), help="model to start from (default: the shipped "
                                                                  "reference model)"),
-               minutes: float = typer.Option(3.0, help="fine-tuning budget in minutes"),
+               epochs: int = typer.Option(QuickstartConfig.epochs, help="fine-tuning epochs"),
+               qat_epochs: int = typer.Option(QuickstartConfig.qat_epochs, help="QAT epochs; each format is also "
+                                                                              "exported INT8 (0: no INT8)"),
+               minutes: Optional[float] = typer.Option(None, help="cap on the fine-tuning's minutes"),
+               qat_minutes: Optional[float] = typer.Option(None, help="cap on QAT's minutes (0: no INT8)"),
                train_images: int = typer.Option(200, help="generated training images"),
-               val_images: int = typer.Option(QuickstartConfig.val_images, help="generated validation images (the AP gate's "
-                                                                   "resolution grows with them)"),
+               val_images: int = typer.Option(QuickstartConfig.val_images, help="generated validation images"),
                formats: str = typer.Option("onnx,openvino,tflite", help="comma-separated export formats"),
-               qat_minutes: float = typer.Option(2.0, help="quantization-aware fine-tuning budget in minutes; "
-                                                           "each format is also exported INT8 (0: no INT8)"),
                seed: int = typer.Option(1, help="seed of the generated data (the reference model saw seed 0)")):
     """The whole flow on the embedded default: fresh data, a short fine-tune of the shipped model, QAT, export to
     ONNX, OpenVINO and TFLite in FP32 and INT8, parity with COCO AP against PyTorch, one image drawn."""
     from .quickstart import STEPS, run
 
-    cfg = QuickstartConfig(out=str(out), weights=str(weights), minutes=minutes, qat_minutes=qat_minutes,
-                           train_images=train_images, val_images=val_images, seed=seed,
+    cfg = QuickstartConfig(out=str(out), weights=str(weights), epochs=epochs, qat_epochs=qat_epochs, minutes=minutes,
+                           qat_minutes=qat_minutes, train_images=train_images, val_images=val_images, seed=seed,
                            formats=formats).validate()
     check_output("--out", out, "folder")
 

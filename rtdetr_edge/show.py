@@ -64,8 +64,9 @@ def detections(console, path, det, names, conf):
 def exported(console, path, manifest):
     m = manifest
     _line(console, f"bundle {path}: {m['artifact']} ({m['format']} {m['precision']}, {m['sampling']}, "
-                   f"{m['input']['imgsz'][0]}x{m['input']['imgsz'][1]}, batch {m['input']['batch']}), raw twin, "
-                   f"manifest.json, golden.npz")
+                   f"{m['input']['imgsz'][0]}x{m['input']['imgsz'][1]}, batch {m['input']['batch']}), "
+                   + ("raw twin, " if any(a["kind"] == "raw" for a in m["artifacts"]) else "no raw twin, ")
+                   + "manifest.json, golden.npz")
     t = m.get("target")
     if t:
         check = t.get("graph_check")
@@ -131,6 +132,8 @@ def verified(console, bundle, report, json_out):
     for name, value, limit, ok in rows(report):
         table.add_row(name, value, limit, "[green]pass[/green]" if ok else "[red]FAIL[/red]")
     console.print(table)
+    if not report.get("raw_twin", True):
+        _line(console, "before top-k: not checked here (this bundle carries no raw twin: --no-raw-twin)")
     if report["ok"]:
         _line(console, f"[green]verified[/green]: within the tolerances of {report['target'] or 'its precision'}; "
                        f"report {json_out}")

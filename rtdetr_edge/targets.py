@@ -128,6 +128,7 @@ class Settings(Strict):
     calib: Optional[FileRef] = None
     # what else the bundle carries for the device's serving stack (rtdetr_edge/integrations)
     integrations: Optional[list[Literal[INTEGRATIONS]]] = Field(None, max_length=len(INTEGRATIONS))
+    raw_twin: Optional[bool] = None  # false: no raw/ twin in the bundle (small storage; top-k parity only)
     int8_form: Optional[Literal[INT8_FORMS]] = None
 
 
@@ -152,12 +153,37 @@ def _where(loc) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
+def _model_at(model, loc):
+    """The pydantic model a nested key belongs to (runtimes.jp6.2.KEY -> DeviceRuntime), for its known keys."""
+    import typing
+
+    from pydantic import BaseModel
+
+    t, skip = model, False
+    for part in loc:
+        if skip:  # a dict's key: the value type stays
+            skip = False
+            continue
+        if not (isinstance(t, type) and issubclass(t, BaseModel)) or part not in t.model_fields:
+            return model
+        t = t.model_fields[part].annotation
+        while typing.get_origin(t) is not None:  # Optional[...], Annotated[...], dict[K, V], list[V]
+            origin, args = typing.get_origin(t), [a for a in typing.get_args(t) if a is not type(None)]
+            if origin is dict:
+                t, skip = args[1], True
+            elif origin is list:
+                t, skip = args[0], True
+            else:
+                t = args[0]
+    return t if isinstance(t, type) and issubclass(t, BaseModel) else model
+
+
 def _error_line(path, e, kind) -> str:
     """pydantic's first error as one line: FILE: KEY: what is wrong (what is allowed)."""
     first = e.errors()[0]
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
-        fields = models()[kind].model_fields
+        fields = _model_at(models()[kind], first["loc"][:-1]).model_fields
         msg = f"unknown key (known: {', '.join(fields)})"
     elif first["type"] == "missing":
         msg = "missing (required)"
@@ -254,6 +280,7 @@ class Target:
                 "batch": None if batch in (None, "dynamic") else batch,
                 "dynamic_batch": True if batch == "dynamic" else None,
                 "integrations": tuple(s["integrations"]) if s.get("integrations") is not None else None,
+                "raw_twin": s.get("raw_twin"),
                 **({"policy": s.get("policy"), "calib": s.get("calib"),
                     "int8_form": s.get("int8_form") or self.runtime.int8_form} if s["precision"] == "int8" else {})}
 

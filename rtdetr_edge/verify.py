@@ -79,7 +79,8 @@ def verify(bundle, engine=None, outputs=None, tolerances=None, expect_digest=Non
         ran = f"{manifest['format']} {artifact(manifest)['file']}"
     tol = {**tol, **validate_tolerances(tolerances or {})}
     report = {"bundle": str(bundle), "ran": ran, "precision": precision, "target": target.get("target"),
-              "tolerances": tol, "files": "ok" if not damaged else damaged}
+              "tolerances": tol, "files": "ok" if not damaged else damaged,
+              "raw_twin": artifact(manifest, "raw") is not None}
     metrics = {}
     if outputs is not None:
         art = read_outputs(outputs)

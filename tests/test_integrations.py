@@ -326,3 +326,21 @@ def test_class_names_that_would_break_a_labels_file_are_refused():
     for bad in (["a\nb"], ["tab\there"], [""], [7]):
         with pytest.raises(UserError, match=r"class_names\[0\]"):
             safe_class_names(bad)
+
+
+def test_a_lean_bundle_is_half_the_size_and_still_verifies(jetson_bundle, weights, tmp_path):
+    """--no-raw-twin (the jetson-nano recipe's choice): no second network in the bundle; verify still runs
+    the top-k parity on the device and says that pre-top-k was not checked."""
+    r = run_cli("export", "--weights", weights, "--target", "jetson-orin-nano", "--no-raw-twin", "--out",
+                tmp_path / "lean")
+    assert r.returncode == 0 and "no raw twin" in r.stdout, r.stdout + r.stderr
+
+    def size(folder):
+        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+    full, lean = size(jetson_bundle), size(tmp_path / "lean")
+    assert not (tmp_path / "lean" / "raw").exists() and lean < 0.55 * full, (lean, full)
+    r = run_cli("verify", tmp_path / "lean", "--json", tmp_path / "v.json")
+    assert r.returncode == 0 and "before top-k: not checked here" in r.stdout, r.stdout + r.stderr
+    report = json.loads((tmp_path / "v.json").read_text())
+    assert report["raw_twin"] is False and report["metrics"]["top100_match"] == 1.0

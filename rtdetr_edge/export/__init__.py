@@ -94,7 +94,8 @@ def export_plan(plan) -> Path:
     out = bundle_path(cfg, model, target)
     with atomic_dir(out, force=cfg.force, replaceable=is_bundle) as tmp:
         facts = _reused(cfg, imgsz, "model", tmp) or write_artifact(model, cfg, tmp)
-        raw_facts = _reused(cfg, imgsz, "raw", tmp / RAW_DIR) or write_artifact(model, cfg, tmp / RAW_DIR, raw=True)
+        raw_facts = (_reused(cfg, imgsz, "raw", tmp / RAW_DIR) or write_artifact(model, cfg, tmp / RAW_DIR, raw=True)) \
+            if cfg.raw_twin else None
         n = 2 if cfg.dynamic_batch else cfg.batch
         if cfg.precision == "int8" and not (target and target.runtime.runtime == "tensorrt"):
             # INT8 parity wants more evidence than one image (trtexec's golden inputs stay one batch)
@@ -111,9 +112,10 @@ def export_plan(plan) -> Path:
             # what the file holds, what the device runs, and the tolerances each must meet: verify and parity
             # read these and nothing else
             **plan.describe(),
-            "artifacts": [{"kind": "model", "file": fmt.artifact, **entry, "produced_by": facts},
-                          {"kind": "raw", "file": f"{RAW_DIR}/{fmt.artifact}", **entry, "produced_by": raw_facts,
-                           "outputs": "pred_scores [N,Q,C] sigmoid, pred_boxes [N,Q,4] cxcywh normalised"}],
+            "artifacts": [{"kind": "model", "file": fmt.artifact, **entry, "produced_by": facts}] + (
+                [{"kind": "raw", "file": f"{RAW_DIR}/{fmt.artifact}", **entry, "produced_by": raw_facts,
+                  "outputs": "pred_scores [N,Q,C] sigmoid, pred_boxes [N,Q,4] cxcywh normalised"}]
+                if cfg.raw_twin else []),
             "variant": model.variant, "num_classes": model.num_classes, "class_names": model.class_names,
             "weights": str(cfg.weights), "export_config": settings,
             "input": {"imgsz": list(imgsz), "batch": "dynamic" if cfg.dynamic_batch else cfg.batch,
@@ -154,14 +156,16 @@ def _artifact_key(cfg, imgsz, kind):
         st = weights.stat()
     except OSError:
         return None
-    settings = tuple((k, str(v)) for k, v in sorted(asdict(cfg).items()) if k not in ("weights", "out", "force"))
+    # what decides the artifact's bytes (not where it goes, nor what else the bundle carries)
+    settings = tuple((k, str(v)) for k, v in sorted(asdict(cfg).items())
+                     if k not in ("weights", "out", "force", "integrations", "raw_twin"))
     return (str(weights.resolve()), st.st_mtime_ns, st.st_size, tuple(imgsz), settings, kind)
 
 
 def _remember(cfg, imgsz, bundle, facts, raw_facts):
     for kind, kind_facts in (("model", facts), ("raw", raw_facts)):
         key = _artifact_key(cfg, imgsz, kind)
-        if key is not None:
+        if key is not None and kind_facts is not None:
             _WRITTEN[key] = (Path(bundle), kind_facts)
 
 
@@ -202,7 +206,7 @@ def _apply_target(folder, model, target, cfg, manifest, golden) -> dict:
     entry["export_settings"] = {k: v for k, v in asdict(cfg).items() if k not in ("weights", "out", "force")}
     if cfg.format == "onnx":
         reports = [check_onnx_report(folder / (RAW_DIR if kind == "raw" else "") / FORMATS["onnx"].artifact,
-                                     target.runtime) for kind in ("model", "raw")]
+                                     target.runtime) for kind in ("model", "raw") if kind == "model" or cfg.raw_twin]
         bad = [v for r in reports for v in r["violations"]]
         if bad:  # the model and its raw twin mostly break the same rules: each rule once
             seen = list(dict.fromkeys(b.split(": ", 1)[1] for b in bad))

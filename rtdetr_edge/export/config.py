@@ -65,6 +65,9 @@ class ExportConfig:
     int8_form: Optional[str] = None
     # DeepStream / Triton / ROS 2 files added to the bundle (rtdetr_edge/integrations)
     integrations: tuple = ()
+    # the raw twin (raw/: the network again, outputs before top-k) for pre-top-k parity on the device; a
+    # device short of storage can leave it out: verify then checks the top-k outputs only
+    raw_twin: bool = True
 
     @classmethod
     def resolve(cls, **layers) -> tuple:
