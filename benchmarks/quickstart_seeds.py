@@ -2,7 +2,7 @@
 dataset, fine-tunes and runs QAT on it), one row per run with its exit status and every INT8 row's AP drop,
 interval and gate verdict. Writes docs/quickstart_seeds.md (and .json).
 
-    python benchmarks/quickstart_seeds.py --seeds 1 2 3 4 5 6 7 8 9 10 [--minutes 3 --qat-minutes 2] [--val 200]
+    python benchmarks/quickstart_seeds.py --seeds 1 2 3 4 5 6 7 8 9 10 [--epochs 2 --qat-epochs 1] [--val 200]
 """
 
 import argparse
@@ -19,8 +19,8 @@ ROOT = Path(__file__).parent.parent
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 11)))
-    ap.add_argument("--minutes", type=float, default=3.0)
-    ap.add_argument("--qat-minutes", type=float, default=2.0)
+    ap.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: the quickstart's)")
+    ap.add_argument("--qat-epochs", type=int, default=None, help="QAT epochs (default: the quickstart's)")
     ap.add_argument("--val", type=int, default=None, help="validation images (default: the quickstart's)")
     ap.add_argument("--formats", default="onnx,openvino,tflite")
     ap.add_argument("--out", default=str(ROOT / "docs" / "quickstart_seeds"))
@@ -31,12 +31,13 @@ def main():
     rows = []
     for seed in args.seeds:
         work = Path(tempfile.mkdtemp(prefix=f"qs{seed}-"))
-        cfg = QuickstartConfig(out=str(work), seed=seed, minutes=args.minutes, qat_minutes=args.qat_minutes,
-                               formats=tuple(args.formats.split(",")),
-                               **({"val_images": args.val} if args.val else {}))
+        given = {"epochs": args.epochs, "qat_epochs": args.qat_epochs, "val_images": args.val}
+        cfg = QuickstartConfig(out=str(work), seed=seed, formats=tuple(args.formats.split(",")),
+                               **{k: v for k, v in given.items() if v is not None})
         start = time.time()
         result = run(cfg)
-        row = {"seed": seed, "ok": result["ok"], "minutes": (time.time() - start) / 60, "artifacts": []}
+        row = {"seed": seed, "ok": result["ok"], "minutes": (time.time() - start) / 60, "artifacts": [],
+               **{k: result.get(k) for k in ("tuned_AP", "tuned_iterations", "qat_AP", "qat_iterations")}}
         for a in result["parity"]["artifacts"]:
             m = a["metrics"]
             iv = m.get("ap_drop_interval", {})
@@ -57,18 +58,22 @@ def write(args, rows, cpu):
                                                     "args": vars(args), "runs": rows}, indent=2))
     passed = sum(r["ok"] for r in rows)
     lines = ["# The quickstart on fresh runs", "",
-             f"`python benchmarks/quickstart_seeds.py --seeds {' '.join(map(str, args.seeds))} --minutes "
-             f"{args.minutes:g} --qat-minutes {args.qat_minutes:g}`"
-             + (f" --val {args.val}" if args.val else "") + f" on {cpu.get('model', 'this CPU')} "
+             f"`python benchmarks/quickstart_seeds.py --seeds {' '.join(map(str, args.seeds))}"
+             + "".join(f" --{k.replace('_', '-')} {v}" for k, v in (("epochs", args.epochs),
+                                                                    ("qat_epochs", args.qat_epochs), ("val", args.val))
+                       if v is not None) + f"` on {cpu.get('model', 'this CPU')} "
              f"({', '.join(cpu.get('features', []))}). Each seed generates its own data, fine-tunes, runs QAT, "
              "exports and measures parity, as `rtdetr-edge quickstart` does.", "",
              f"**{passed} of {len(rows)} runs passed** (exit 0).", "",
-             "| seed | result | minutes | INT8 rows: AP drop [95% interval] vs limit -> gate |", "|---|---|---|---|"]
+             "| seed | result | minutes | fine-tuned AP (iterations) | QAT fake-quant AP (iterations) | INT8 rows: AP "
+             "drop [95% interval] vs limit -> gate |", "|---|---|---|---|---|---|"]
     for r in rows:
         cells = "; ".join(f"{a['name']} {a['drop'] * 100:+.2f} [{a['lo'] * 100:+.2f}, {a['hi'] * 100:+.2f}] pts vs "
                           f"{a['limit'] * 100:.1f} -> {a['gate']}" for a in r["artifacts"]
                           if a["name"].endswith("int8") and a["drop"] is not None)
-        lines.append(f"| {r['seed']} | {'pass' if r['ok'] else 'FAIL'} | {r['minutes']:.1f} | {cells} |")
+        ap = lambda k: f"{r[k]:.3f} ({r[k.replace('AP', 'iterations')]})" if r.get(k) is not None else "-"  # noqa: E731
+        lines.append(f"| {r['seed']} | {'pass' if r['ok'] else 'FAIL'} | {r['minutes']:.1f} | {ap('tuned_AP')} | "
+                     f"{ap('qat_AP')} | {cells} |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
