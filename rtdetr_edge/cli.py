@@ -127,8 +127,7 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
                        int8_form=int8_form, integrations=integrations, raw_twin=raw_twin)
     for message in plan.messages:
         err.print(escape(message), highlight=False, soft_wrap=True)
-    cfg = plan.config
-    label = plan.target.spec if plan.target else f"{cfg.format} {cfg.precision}"
+    label = plan.target.spec if plan.target else f"{plan.config.format} {plan.config.precision}"
     with Status(f"exporting {escape(label)}", console=err):
         path = run_export(plan=plan)
     from .bundle import read_manifest
@@ -191,8 +190,7 @@ def demo(model: str = typer.Option(..., help="bundle folder, exported file (.onn
          save: Optional[Path] = typer.Option(None, help="write the drawn frames to a video (.mp4 or .avi)"),
          max_frames: Optional[int] = typer.Option(None, help="stop after N processed frames"),
          json_out: Optional[Path] = typer.Option(None, "--json", help="write detections per frame as JSON lines"),
-         stall_timeout: float = typer.Option(60.0, help="give up on a live source after this many seconds without "
-                                                        "a frame (reconnecting all along)")):
+         stall_timeout: float = typer.Option(60.0, help="give up on a live source after this many seconds")):
     """Detect on a camera, video, stream or folder: boxes, FPS and latency drawn; reconnects a live source."""
     from .demo import display_available, run_demo
 

@@ -1,0 +1,247 @@
+"""Where INT8 time goes: per-operator time of FP32 and INT8 on onnxruntime (its profiler) and OpenVINO (its
+per-layer performance counters), grouped by model part, side by side in one process; optionally beside the
+authors' own ONNX export (their code, --repo).
+
+    python benchmarks/int8_profile.py [--weights shapes] [--imgsz 640] [--runs 10] [--threads 2]
+        [--repo /path/to/RT-DETR/rtdetrv2_pytorch] [--out docs/int8_profile]
+
+INT8 here is post-training INT8 of the weights with the policy given (default: the shipped default policy):
+a QAT checkpoint has the same graph, so the same speed. Writes OUT.md, OUT.json and OUT.png. Times are per
+inference (batch 1), averaged over --runs after one warm-up; the CPU's features are printed. Compare the
+shares and ratios, not absolute times, across machines.
+"""
+
+import argparse
+import collections
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).parent.parent
+QDQ = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "FakeQuantize", "FakeConvert"}
+PARTS = ("backbone", "encoder", "query selection", "decoder sampling", "decoder attention/FFN", "decoder heads",
+         "Q/DQ", "post-processing", "other")
+
+
+def part_of(name: str, op: str) -> str:
+    """A node's model part, from the module path torch.onnx writes into node names (OpenVINO keeps them)."""
+    n = name.lower()
+    if op in QDQ:
+        return "Q/DQ"
+    if "postprocessor" in n:
+        return "post-processing"
+    if "backbone" in n:
+        return "backbone"
+    if "encoder" in n and "decoder" not in n:
+        return "encoder"
+    if any(k in n for k in ("enc_output", "enc_score_head", "enc_bbox_head", "topk", "anchors", "valid_mask")):
+        return "query selection"
+    if "decoder" in n:
+        if any(k in n for k in ("sampling", "cross_attn", "gridsample", "grid_sample")) or op in ("GridSample",):
+            return "decoder sampling"
+        if any(k in n for k in ("dec_score_head", "dec_bbox_head", "query_pos_head")):
+            return "decoder heads"
+        return "decoder attention/FFN"
+    return "other"
+
+
+def ort_profile(path, feeds, threads, runs):
+    """ms per run by part and by operator type (onnxruntime's own profile of its optimised graph)."""
+    import onnxruntime as ort
+
+    o = ort.SessionOptions()
+    o.intra_op_num_threads = threads
+    o.enable_profiling = True
+    o.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "prof")
+    s = ort.InferenceSession(str(path), o, providers=["CPUExecutionProvider"])
+    s.run(None, feeds)  # warm-up, left out below
+    start = time.perf_counter()
+    for _ in range(runs):
+        s.run(None, feeds)
+    wall = (time.perf_counter() - start) * 1e3 / runs
+    events = json.loads(Path(s.end_profiling()).read_text())
+    runs_seen = [e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"]
+    cutoff = runs_seen[0]["ts"] + runs_seen[0]["dur"] if runs_seen else 0  # after the warm-up
+    parts, ops = collections.Counter(), collections.Counter()
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= cutoff:
+            name, op = e["name"][:-len("_kernel_time")], e["args"]["op_name"]
+            parts[part_of(name, op)] += e["dur"] / 1000 / runs
+            ops[op] += e["dur"] / 1000 / runs
+    return {"wall_ms": wall, "parts": dict(parts), "ops": dict(ops)}
+
+
+def ov_profile(path, x, sizes, threads, runs, precision=None):
+    """ms per run by part and by executed layer type (OpenVINO's performance counters)."""
+    import openvino as ov
+
+    core = ov.Core()
+    config = {"PERF_COUNT": "YES", "INFERENCE_NUM_THREADS": threads}
+    if precision:
+        config["INFERENCE_PRECISION_HINT"] = precision
+    compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+    req = compiled.create_infer_request()
+    inputs = {compiled.inputs[0]: x, compiled.inputs[1]: sizes}
+    req.infer(inputs)
+    parts, ops = collections.Counter(), collections.Counter()
+    start = time.perf_counter()
+    for _ in range(runs):
+        req.infer(inputs)
+        for p in req.get_profiling_info():
+            if p.status != p.Status.EXECUTED:
+                continue
+            ms = p.real_time.total_seconds() * 1e3 / runs
+            parts[part_of(p.node_name, p.node_type)] += ms
+            ops[f"{p.node_type} ({p.exec_type})"] += ms
+    wall = (time.perf_counter() - start) * 1e3 / runs
+    return {"wall_ms": wall, "parts": dict(parts), "ops": dict(ops),
+            "ran": compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+            if hasattr(compiled.get_property("INFERENCE_PRECISION_HINT"), "to_string")
+            else str(compiled.get_property("INFERENCE_PRECISION_HINT"))}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", default="shapes")
+    ap.add_argument("--imgsz", type=int, default=640)
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--calib", default="shapes-64")
+    ap.add_argument("--policy", default="default")
+    ap.add_argument("--repo", default=None, help="the authors' rtdetrv2_pytorch folder: profile their export too")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "int8_profile"))
+    args = ap.parse_args()
+
+    import torch
+
+    from rtdetr_edge.export import export
+    from rtdetr_edge.sysinfo import cpu_info
+
+    torch.set_num_threads(args.threads)
+    tmp = Path(tempfile.mkdtemp())
+    common = {"imgsz": args.imgsz}
+    int8 = {"precision": "int8", "calib": args.calib, "policy": args.policy}
+    bundles = {
+        "onnxruntime FP32": (export(args.weights, "onnx", out=tmp / "onnx", **common), "model.onnx"),
+        "onnxruntime INT8 u8s8": (export(args.weights, "onnx", int8_form="u8s8", out=tmp / "onnx8", **common, **int8),
+                                  "model.onnx"),
+        "onnxruntime INT8 s8s8 (Q/DQ)": (export(args.weights, "onnx", int8_form="s8s8", out=tmp / "onnx8s",
+                                                **common, **int8), "model.onnx"),
+        "OpenVINO f32": (export(args.weights, "openvino", out=tmp / "ov", **common), "model.xml"),
+        "OpenVINO INT8 s8s8": (export(args.weights, "openvino", out=tmp / "ov8", **common, **int8), "model.xml"),
+    }
+    if args.repo:
+        sys.path.insert(0, str(Path(__file__).parent))
+        theirs = authors_onnx(args.repo, args.weights, args.imgsz, tmp)
+        bundles = {"authors' export, onnxruntime FP32": (theirs.parent, theirs.name), **bundles}
+    rng = np.random.default_rng(0)
+    x = rng.random((1, 3, args.imgsz, args.imgsz), dtype=np.float32)
+    sizes = np.array([[args.imgsz, args.imgsz]], dtype=np.int64)
+    rows = {}
+    for name, (folder, file) in bundles.items():
+        path = Path(folder) / file
+        if file.endswith(".onnx"):
+            rows[name] = ort_profile(path, {"images": x, "orig_target_sizes": sizes}, args.threads, args.runs)
+        else:
+            rows[name] = ov_profile(path, x, sizes, args.threads, args.runs, precision="f32")
+        print(f"{name}: {rows[name]['wall_ms']:.1f} ms/run", flush=True)
+    report = {"cpu": cpu_info(), "threads": args.threads, "imgsz": args.imgsz, "runs": args.runs,
+              "weights": args.weights, "policy": args.policy, "models": rows, "date": time.strftime("%Y-%m-%d")}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    out.with_suffix(".md").write_text(markdown(report, args))
+    chart(report, out.with_suffix(".png"))
+    print(out.with_suffix(".md").read_text())
+
+
+def authors_onnx(repo, weights, imgsz, tmp) -> Path:
+    """The authors' export of the same weights (their code, their export settings: opset 16)."""
+    import torch
+    from authors_ort import authors_model
+
+    from rtdetr_edge.model.postprocess import PostProcessor
+    from rtdetr_edge.zoo import resolve_weights
+
+    state = torch.load(resolve_weights(weights), map_location="cpu", weights_only=True)["model"]
+    state = {k: v.float() for k, v in state.items()}
+    num_classes = state["decoder.dec_score_head.0.weight"].shape[0]
+    theirs = authors_model(repo, num_classes, imgsz)
+    theirs.load_state_dict(state, strict=False)
+    theirs.deploy()
+
+    class Theirs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model, self.postprocessor = theirs, PostProcessor(num_classes, 300)
+
+        def forward(self, images, orig_target_sizes):
+            return self.postprocessor(self.model(images), orig_target_sizes)
+
+    x, size = torch.rand(1, 3, imgsz, imgsz), torch.tensor([[imgsz, imgsz]])
+    path = tmp / "theirs.onnx"
+    with torch.no_grad():
+        torch.onnx.export(Theirs().eval(), (x, size), str(path), input_names=["images", "orig_target_sizes"],
+                          output_names=["labels", "boxes", "scores"], opset_version=16, do_constant_folding=True,
+                          dynamo=False)
+    return path
+
+
+def markdown(report, args) -> str:
+    cpu = report["cpu"]
+    names = list(report["models"])
+    lines = ["# Where INT8 time goes", "",
+             f"`python benchmarks/int8_profile.py --weights {args.weights} --imgsz {args.imgsz} --runs {args.runs} "
+             f"--threads {args.threads}{' --repo ...' if args.repo else ''}` on {cpu.get('model')} "
+             f"({', '.join(cpu.get('features', [])) or 'no SIMD flags read'}), {report['date']}. Batch 1; ms per "
+             "inference by model part (the runtimes' own profilers: onnxruntime's per-node kernel times, "
+             "OpenVINO's per-layer counters); INT8 = the policy `" + args.policy + "`.", "",
+             "| part | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for part in PARTS:
+        cells = []
+        for n in names:
+            m = report["models"][n]
+            total = sum(m["parts"].values()) or 1
+            v = m["parts"].get(part, 0.0)
+            cells.append(f"{v:.1f} ({100 * v / total:.0f}%)")
+        lines.append(f"| {part} | " + " | ".join(cells) + " |")
+    lines.append("| **sum of layers** | " + " | ".join(f"{sum(report['models'][n]['parts'].values()):.1f}"
+                                                    for n in names) + " |")
+    lines.append("| wall time per run | " + " | ".join(f"{report['models'][n]['wall_ms']:.1f}" for n in names) + " |")
+    lines += ["", "Largest operator types per model (ms per run):", ""]
+    for n in names:
+        ops = sorted(report["models"][n]["ops"].items(), key=lambda kv: -kv[1])[:8]
+        lines.append(f"- {n}: " + ", ".join(f"{op} {ms:.1f}" for op, ms in ops))
+    return "\n".join(lines) + "\n"
+
+
+def chart(report, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report["models"])
+    fig, ax = plt.subplots(figsize=(10, 0.8 * len(names) + 1.5))
+    left = np.zeros(len(names))
+    for part in PARTS:
+        values = np.array([report["models"][n]["parts"].get(part, 0.0) for n in names])
+        if values.any():
+            ax.barh(names, values, left=left, label=part)
+            left += values
+    ax.set_xlabel("ms per inference (sum of layer times)")
+    ax.set_title(f"where the time goes, {report['imgsz']} px, {report['threads']} threads")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
