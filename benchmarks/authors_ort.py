@@ -72,6 +72,40 @@ def authors_model(repo, num_classes, imgsz):
     return RTDETR()
 
 
+def export_authors_onnx(repo, state, imgsz, path, dynamic=True) -> Path:
+    """The authors' model with `state` (our key layout, float), deploy form, exported their way (torch.onnx,
+    opset 16, constant folding; dynamic batch as their tools/export_onnx.py when `dynamic`), with our
+    post-processor (the same math as theirs) on top."""
+    import torch
+
+    from rtdetr_edge.model.postprocess import PostProcessor
+
+    num_classes = state["decoder.dec_score_head.0.weight"].shape[0]
+    theirs = authors_model(repo, num_classes, imgsz)
+    missing, unexpected = theirs.load_state_dict(state, strict=False)
+    assert not [k for k in missing if "anchors" not in k and "valid_mask" not in k], missing
+    theirs.deploy()
+
+    class Theirs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model, self.postprocessor = theirs, PostProcessor(num_classes, 300)
+
+        def forward(self, images, orig_target_sizes):
+            return self.postprocessor(self.model(images), orig_target_sizes)
+
+    x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
+    size = torch.tensor([[imgsz, imgsz]])
+    wrapper = Theirs().eval()
+    with torch.no_grad():
+        wrapper(x, size)
+        torch.onnx.export(wrapper, (x, size), str(path), input_names=["images", "orig_target_sizes"],
+                          output_names=["labels", "boxes", "scores"],
+                          dynamic_axes={"images": {0: "N"}, "orig_target_sizes": {0: "N"}} if dynamic else None,
+                          opset_version=16, do_constant_folding=True, dynamo=False)
+    return Path(path)
+
+
 def sessions(paths, threads):
     import onnxruntime as ort
 
@@ -120,7 +154,6 @@ def main():
 
     from rtdetr_edge import build_model, save_checkpoint
     from rtdetr_edge.export import export
-    from rtdetr_edge.model.postprocess import PostProcessor
     from rtdetr_edge.sysinfo import cpu_info
 
     torch.set_num_threads(args.threads)
@@ -136,31 +169,9 @@ def main():
         save_checkpoint(model, weights)
     state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
     state = {k: v.float() for k, v in state.items()}
-    num_classes = state["decoder.dec_score_head.0.weight"].shape[0]
-
-    theirs = authors_model(args.repo, num_classes, args.imgsz)
-    missing, unexpected = theirs.load_state_dict(state, strict=False)
-    assert not [k for k in missing if "anchors" not in k and "valid_mask" not in k], missing
-    theirs.deploy()
-
-    class Theirs(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model, self.postprocessor = theirs, PostProcessor(num_classes, 300)
-
-        def forward(self, images, orig_target_sizes):
-            return self.postprocessor(self.model(images), orig_target_sizes)
-
     x = torch.rand(1, 3, args.imgsz, args.imgsz, generator=torch.Generator().manual_seed(0))
     size = torch.tensor([[args.imgsz, args.imgsz]])
-    wrapper = Theirs().eval()
-    with torch.no_grad():
-        wrapper(x, size)
-        their_path = tmp / "theirs.onnx"
-        torch.onnx.export(wrapper, (x, size), str(their_path), input_names=["images", "orig_target_sizes"],
-                          output_names=["labels", "boxes", "scores"],
-                          dynamic_axes={"images": {0: "N"}, "orig_target_sizes": {0: "N"}}, opset_version=16,
-                          do_constant_folding=True, dynamo=False)
+    their_path = export_authors_onnx(args.repo, state, args.imgsz, tmp / "theirs.onnx", dynamic=True)
     ours_path = export(weights, "onnx", imgsz=args.imgsz, out=tmp / "ours") / "model.onnx"
     plain_path = export(weights, "onnx", imgsz=args.imgsz, simplifier="none", out=tmp / "plain") / "model.onnx"
     paths = {"authors' export (opset 16, dynamic, their code)": their_path, "rtdetr-edge export": ours_path,

@@ -14,7 +14,6 @@ shares and ratios, not absolute times, across machines.
 import argparse
 import collections
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -163,33 +162,13 @@ def main():
 def authors_onnx(repo, weights, imgsz, tmp) -> Path:
     """The authors' export of the same weights (their code, their export settings: opset 16)."""
     import torch
-    from authors_ort import authors_model
+    from authors_ort import export_authors_onnx
 
-    from rtdetr_edge.model.postprocess import PostProcessor
     from rtdetr_edge.zoo import resolve_weights
 
     state = torch.load(resolve_weights(weights), map_location="cpu", weights_only=True)["model"]
-    state = {k: v.float() for k, v in state.items()}
-    num_classes = state["decoder.dec_score_head.0.weight"].shape[0]
-    theirs = authors_model(repo, num_classes, imgsz)
-    theirs.load_state_dict(state, strict=False)
-    theirs.deploy()
-
-    class Theirs(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model, self.postprocessor = theirs, PostProcessor(num_classes, 300)
-
-        def forward(self, images, orig_target_sizes):
-            return self.postprocessor(self.model(images), orig_target_sizes)
-
-    x, size = torch.rand(1, 3, imgsz, imgsz), torch.tensor([[imgsz, imgsz]])
-    path = tmp / "theirs.onnx"
-    with torch.no_grad():
-        torch.onnx.export(Theirs().eval(), (x, size), str(path), input_names=["images", "orig_target_sizes"],
-                          output_names=["labels", "boxes", "scores"], opset_version=16, do_constant_folding=True,
-                          dynamo=False)
-    return path
+    return export_authors_onnx(repo, {k: v.float() for k, v in state.items()}, imgsz, tmp / "theirs.onnx",
+                               dynamic=False)
 
 
 def markdown(report, args) -> str:

@@ -152,6 +152,7 @@ def test_quickstart_is_a_python_function(tmp_path):
 def test_quickstart_checks_options_before_any_work(tmp_path):
     for args, expect in [(["--formats", "onnx,caffe"], "caffe"), (["--minutes", "0"], "--minutes"),
                          (["--qat-minutes", "-1"], "--qat-minutes must be >= 0"),
+                         (["--epochs", "0"], "--epochs must be >= 1"), (["--qat-epochs", "-1"], "--qat-epochs must be >= 0"),
                          (["--train-images", "0"], "--train-images"), (["--weights", tmp_path / "no.pt"], "no.pt")]:
         r = cli("quickstart", "--out", tmp_path / "qs", *args)
         assert r.returncode == 2 and expect in r.stderr and "Traceback" not in r.stderr, r.stderr
