@@ -4,7 +4,7 @@ print images/s and the AP curve (not part of CI).
     python benchmarks/train_synth.py --minutes 60 --out runs/bench_train
     python benchmarks/train_synth.py --minutes 45 --out runs/bench_train --resume   # go on, same curve
 
-Reference (the issue's): the authors' own training code on a comparable generated shapes set, 320 px,
+Reference (measured in an earlier round): the authors' own training code on a comparable generated shapes set, 320 px,
 batch 8, AdamW 1e-4, flip only, ran at 3.0 img/s and reached AP 0.29 / AP50 0.42 after 15 min and
 AP 0.49 / AP50 0.67 after 25 min -- measured on an AVX512-BF16 machine; compare ratios only when both
 ran on the same CPU.

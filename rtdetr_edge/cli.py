@@ -422,14 +422,15 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
                train_images: int = typer.Option(200, help="generated training images"),
                val_images: int = typer.Option(QuickstartConfig.val_images, help="generated validation images"),
                formats: str = typer.Option("onnx,openvino,tflite", help="comma-separated export formats"),
-               seed: int = typer.Option(1, help="seed of the generated data (the reference model saw seed 0)")):
+               seed: int = typer.Option(1, help="seed of the generated data (the reference model saw seed 0)"),
+               calib: str = typer.Option(QuickstartConfig.calib, help="calibration list for QAT's starting ranges")):
     """The whole flow on the embedded default: fresh data, a short fine-tune of the shipped model, QAT, export to
     ONNX, OpenVINO and TFLite in FP32 and INT8, parity with COCO AP against PyTorch, one image drawn."""
     from .quickstart import STEPS, run
 
     cfg = QuickstartConfig(out=str(out), weights=str(weights), epochs=epochs, qat_epochs=qat_epochs, minutes=minutes,
                            qat_minutes=qat_minutes, train_images=train_images, val_images=val_images, seed=seed,
-                           formats=formats).validate()
+                           formats=formats, calib=calib).validate()
     check_output("--out", out, "folder")
 
     result = run(cfg, view.QuickstartReporter(console, err, STEPS))

@@ -34,6 +34,7 @@ class QuickstartConfig:
     val_images: int = 200  # what the AP gate needs to mean something (docs/quickstart.md)
     formats: tuple = ("onnx", "openvino", "tflite")
     seed: int = 1  # the reference model saw seed 0
+    calib: str = "shapes-64"  # the calibration list that sets QAT's starting ranges (calib/)
 
     def validate(self) -> "QuickstartConfig":
         """Every option checked before any work: a bad one leaves nothing behind."""
@@ -50,6 +51,9 @@ class QuickstartConfig:
         check_number("--qat-minutes", self.qat_minutes, 0)
         if self.train_images < 1 or self.val_images < 1:
             raise UserError("--train-images and --val-images must be >= 1")
+        from .quant.calib import load_calib
+
+        load_calib(self.calib)  # a missing list is one line now, not after the fine-tuning
         out = Path(self.out)
         if out.exists() and not out.is_dir():
             raise UserError(f"--out {out}: exists and is not a folder")
@@ -119,7 +123,8 @@ def run(cfg: QuickstartConfig = None, reporter=None, **options) -> dict:
     if cfg.qat_epochs > 0 and cfg.qat_minutes != 0:
         # QATConfig's defaults are the QAT schedule (lr, EMA, batch); one epoch of 200 images warms up for 20 steps
         qat = QATTrainer(QATConfig(data=str(data), weights=str(tuned), epochs=cfg.qat_epochs, imgsz=imgsz, out=str(out / "qat"),
-                                   warmup_iters=20, workers=1, time_limit_min=cfg.qat_minutes, seed=cfg.seed))
+                                   warmup_iters=20, workers=1, time_limit_min=cfg.qat_minutes, seed=cfg.seed,
+                                   calib=cfg.calib))
         fit_with_progress(qat, console, label=f"4/{STEPS} QAT", transient=True, say_epochs=False)
         qat_best, qat_ap, qat_iterations = out / "qat" / "best.pt", qat.best_ap, qat.iteration
         reporter.step(4, f"QAT (INT8 fake-quant, policy default) {qat.history[-1]['minutes']:.1f} min: AP "

@@ -1,11 +1,16 @@
+import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 sys.path.insert(0, str(Path(__file__).parent))
-torch.set_num_threads(2)
+# .ci/run runs two pytest-xdist workers on two cores: one thread each; a single process takes both
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+torch.set_num_threads(1 if WORKER else 2)
 
 SHAPES = ["circle", "square", "triangle", "star", "hexagon", "cross"]
 
@@ -20,25 +25,47 @@ def r18_small():
     return randomize_(build_model("rtdetrv2_r18vd", num_classes=7, imgsz=128)).eval()
 
 
+def shared(tmp_path_factory, name, build):
+    """Build once per run, whichever worker asks first: under pytest-xdist every worker runs the session
+    fixtures, so the first builds `build(folder)` under a file lock and the others wait and read the result
+    (a path or a dict of paths). Read-only for the tests."""
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if WORKER else root  # the workers' base folders sit side by side in the run's
+    folder, done = root / f"shared-{name}", root / f"shared-{name}.json"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        if done.is_file():
+            value = json.loads(done.read_text())
+            return {k: Path(v) for k, v in value.items()} if isinstance(value, dict) else Path(value)
+        folder.mkdir(exist_ok=True)
+        value = build(folder)
+        done.write_text(json.dumps({k: str(v) for k, v in value.items()} if isinstance(value, dict) else str(value)))
+        return value
+
+
 @pytest.fixture(scope="session")
 def weights(tmp_path_factory):
     """A 6-class r18vd checkpoint at 128 px with perturbed weights (random weights already show parity)."""
-    from hf_reference import randomize_
-    from rtdetr_edge import build_model, save_checkpoint
+    def build(folder):
+        from hf_reference import randomize_
+        from rtdetr_edge import build_model, save_checkpoint
 
-    torch.manual_seed(0)
-    model = randomize_(build_model("rtdetrv2_r18vd", num_classes=6, imgsz=128, class_names=SHAPES))
-    path = tmp_path_factory.mktemp("w") / "w.pt"
-    save_checkpoint(model, path)
-    return path
+        torch.manual_seed(0)
+        model = randomize_(build_model("rtdetrv2_r18vd", num_classes=6, imgsz=128, class_names=SHAPES))
+        save_checkpoint(model, folder / "w.pt")
+        return folder / "w.pt"
+
+    return shared(tmp_path_factory, "weights", build)
 
 
 @pytest.fixture(scope="session")
 def bundles(weights, tmp_path_factory):
-    """Bundles of the rest of the suite (exported once per session; read-only)."""
+    """Bundles of the rest of the suite (exported once per run; read-only)."""
+    return shared(tmp_path_factory, "bundles", lambda root: _bundles(weights, root))
+
+
+def _bundles(weights, root):
     from rtdetr_edge.export import export
 
-    root = tmp_path_factory.mktemp("bundles")
     return {
         "onnx": export(weights, "onnx", out=root / "onnx"),
         "onnx_gather": export(weights, "onnx", imgsz=(96, 160), dynamic_batch=True, sampling="gather",
@@ -48,21 +75,48 @@ def bundles(weights, tmp_path_factory):
     }
 
 
+# The fixtures below convert to TFLite (minutes): their tests run in one xdist group (see
+# pytest_collection_modifyitems), so one process converts each network once -- the FP16 file is the FP32
+# one with its weights cast, and the arm64/raspberry-pi-5 targets copy these bundles' files
+# (export._reused) instead of converting again.
+TFLITE_FIXTURES = {"tflite_bundles", "target_bundles"}
+
+
 @pytest.fixture(scope="session")
 def tflite_bundles(weights, tmp_path_factory):
-    """TFLite FP32 and FP16 bundles (conversion takes a minute or two; shared)."""
+    """TFLite FP32 and FP16 bundles (shared)."""
     from rtdetr_edge.export import export
 
-    root = tmp_path_factory.mktemp("tflite")
-    return {"fp32": export(weights, "tflite", out=root / "tflite"),
-            "fp16": export(weights, "tflite", precision="fp16", out=root / "tflite16")}
+    return shared(tmp_path_factory, "tflite", lambda root: {
+        "fp32": export(weights, "tflite", out=root / "tflite"),
+        "fp16": export(weights, "tflite", precision="fp16", out=root / "tflite16")})
 
 
 @pytest.fixture(scope="session")
-def target_bundles(weights, tmp_path_factory):
-    """A bundle for every shipped target (export --target; ~4 minutes, shared)."""
+def target_bundles(weights, tflite_bundles, tmp_path_factory):
+    """A bundle for every shipped target (export --target, shared). Targets that share an artifact (the
+    Orins and Thor, the Xaviers, nano and TX2, arm64 and raspberry-pi-5 with tflite_bundles) convert it once."""
     from rtdetr_edge.export import export
     from rtdetr_edge.targets import DATA
 
-    root = tmp_path_factory.mktemp("targets")
-    return {name: export(weights, target=name, out=root / name) for name in sorted(p.stem for p in (DATA / "recipes").glob("*.yaml"))}
+    names = sorted(p.stem for p in (DATA / "recipes").glob("*.yaml"))
+    return shared(tmp_path_factory, "targets", lambda root: {n: export(weights, target=n, out=root / n) for n in names})
+
+
+@pytest.fixture(scope="session")
+def shapes_onnx(tmp_path_factory):
+    """The shipped model exported to ONNX (demo and shipped-model tests)."""
+    from rtdetr_edge.export import export
+
+    return shared(tmp_path_factory, "shapes_onnx", lambda root: export("shapes", "onnx", out=root / "onnx"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (--dist loadgroup) a file's tests stay together (its module fixtures are built
+    once), and the tests of the TFLite fixtures form one group that starts first (the longest chain)."""
+    for item in items:
+        if not any(m.name == "xdist_group" for m in item.iter_markers()):
+            group = "tflite" if TFLITE_FIXTURES & set(item.fixturenames) else item.module.__name__
+            item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: "tflite" not in item.get_closest_marker("xdist_group").args)

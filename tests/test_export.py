@@ -147,6 +147,26 @@ def test_tflite_fp32_and_fp16(weights, tflite_bundles):
     assert report["artifacts"][0]["ok"], report["artifacts"][0]["broken"]
     rt = load_runtime(fp32)
     assert rt.backend == "tflite" and rt.interpreter_name == "ai_edge_litert"
+    # the FP16 file is the FP32 file with its weights cast: made from the FP32 bundle, not converted again
+    conv = json.loads((fp16 / "manifest.json").read_text())["converter"]
+    assert conv["cast_from"] == str(fp32) and conv["fp16"].startswith("ai-edge-quantizer float_casting")
+
+
+def test_what_decides_an_artifacts_bytes(weights):
+    """The reuse key: settings a format's file does not depend on (TFLite: no ONNX opset or simplifier; an
+    FP32 file: no INT8 settings) do not tell two artifacts apart; everything else does."""
+    from rtdetr_edge.export import ExportConfig, _artifact_key
+
+    def key(**kw):
+        return _artifact_key(ExportConfig(weights=str(weights), **kw), (128, 128), "model")
+
+    assert key(format="tflite", opset=17, simplifier="onnxslim") == key(format="tflite", opset=13, simplifier="none")
+    assert key(format="onnx", opset=17) != key(format="onnx", opset=16)
+    assert key(format="onnx", simplifier="onnxsim") != key(format="onnx", simplifier="onnxslim")
+    assert key(format="tflite", policy="default", calib="shapes-64") == key(format="tflite")
+    assert key(format="tflite", precision="fp16") != key(format="tflite")
+    assert key(format="tflite", sampling="grid_sample") != key(format="tflite", sampling="gather")
+    assert key(format="onnx", precision="int8") is None  # INT8 depends on calibration: always made anew
 
 
 def test_an_identical_artifact_is_copied_from_the_sealed_bundle_not_converted_again(weights, tmp_path, monkeypatch):

@@ -222,9 +222,12 @@ def test_parity_names_the_int8_form_and_source(weights, int8_bundles, tmp_path):
         if a["int8"]["form"] == "u8s8":
             # onnxruntime's quantizer calibrates its own activation ranges (not the fake-quant model's): on this
             # random-weight model, whose scores are near ties, that reorders the top detections, so only the
-            # raw outputs are held to the fake-quant golden here (known gap: QAT's ranges are not carried in)
+            # raw outputs are held to the fake-quant golden here, on average (known gap: QAT's ranges are not
+            # carried in); their largest element moves with the calibration's float rounding (0.17 against 0.1
+            # seen with one torch thread instead of two), so the max rows may break too
             assert m["raw_score_mean"] < 2e-2 and m["raw_box_mean"] < 2e-2, m
-            assert all(b.startswith(("top100_match", "topk_score_max")) for b in a["broken"]), a["broken"]
+            assert all(b.startswith(("top100_match", "topk_score_max", "raw_score_max", "raw_box_max"))
+                       for b in a["broken"]), a["broken"]
             continue
         assert a["ok"] and not a["broken"], (artifact_name(a), a["broken"])
         assert m["raw_score_max"] <= tol["raw_score_max"] * (10 if m["queries_swapped"] else 1), m
@@ -257,7 +260,9 @@ def test_qat_checkpoint_exports_int8_and_fp32(weights, calib_list, tmp_path):
 
 
 @pytest.mark.slow
-def test_tflite_static_int8(weights, calib_list, tmp_path):
+def test_tflite_static_int8(weights, calib_list, tflite_bundles, tmp_path):
+    """Static INT8 of the same weights starts from the FP32 file tflite_bundles converted (same process: the
+    TFLite group), so this test pays for calibration and quantization only."""
     from rtdetr_edge.bundle import golden_inputs, load_golden
     from rtdetr_edge.compare import compare_raw
     from rtdetr_edge.export import export
@@ -265,6 +270,8 @@ def test_tflite_static_int8(weights, calib_list, tmp_path):
 
     bundle = export(weights, "tflite", precision="int8", calib=calib_list, out=tmp_path / "t")
     assert _facts(bundle)["quantization"]["form"] == "static"
+    converter = json.loads((bundle / "manifest.json").read_text())["converter"]
+    assert converter["fp32_from"] == str(tflite_bundles["fp32"] / "model.tflite")
     golden = load_golden(bundle)
     x, sizes = golden_inputs(golden)
     raw = load_runtime(bundle, kind="raw").infer(x)

@@ -95,15 +95,14 @@ def test_predict_draws_the_objects_that_are_there(fresh_val, tmp_path):
     assert np.abs(cv2.imread(str(drawn)).astype(int) - cv2.imread(str(src)).astype(int)).mean() > 1  # boxes drawn
 
 
-def test_shipped_model_exports_to_onnx_with_pytorchs_detections(fresh_val, tmp_path):
+def test_shipped_model_exports_to_onnx_with_pytorchs_detections(fresh_val, shapes_onnx):
     from rtdetr_edge.compare import compare_topk
-    from rtdetr_edge.export import export
     from rtdetr_edge.parity import parity
     from rtdetr_edge.preprocess import preprocess, read_image
     from rtdetr_edge.runtime import load_runtime
     from rtdetr_edge.runtime.pytorch import TorchRuntime
 
-    bundle = export("shapes", "onnx", out=tmp_path / "onnx")
+    bundle = shapes_onnx
     image = read_image(sorted((fresh_val / "val").iterdir())[0])
     x, sizes = preprocess([image], (320, 320))
     keys = ("labels", "boxes", "scores")
@@ -123,7 +122,7 @@ def test_quickstart_tiny_run(tmp_path):
     trained for three seconds reorders the near-tied top detections.)"""
     out = tmp_path / "qs"
     r = cli("quickstart", "--out", out, "--minutes", "0.05", "--qat-minutes", "0.05", "--train-images", "4",
-            "--val-images", "4", "--formats", "openvino", timeout=1200)
+            "--val-images", "4", "--formats", "openvino", "--calib", "shapes-16", timeout=1200)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     report = json.loads((out / "parity" / "parity.json").read_text())
     fp32, int8 = report["artifacts"]
@@ -138,6 +137,9 @@ def test_quickstart_tiny_run(tmp_path):
     assert "done in" in r.stdout and "os.fork()" not in r.stderr  # no library noise
     assert {"AP", "torch_AP", "ap_drop", "ap_drop_interval"} <= set(fp32["metrics"])
     assert (out / "finetune" / "best.pt").is_file() and (out / "qat" / "best.pt").is_file()
+    from rtdetr_edge.model.checkpoint import read_checkpoint
+
+    assert "shapes-16" in json.dumps(read_checkpoint(out / "qat" / "best.pt")[1]["quant"]["calib"])  # --calib reached QAT
     assert list((out / "predict").glob("*.jpg"))
 
 
@@ -153,7 +155,8 @@ def test_quickstart_checks_options_before_any_work(tmp_path):
     for args, expect in [(["--formats", "onnx,caffe"], "caffe"), (["--minutes", "0"], "--minutes"),
                          (["--qat-minutes", "-1"], "--qat-minutes must be >= 0"),
                          (["--epochs", "0"], "--epochs must be >= 1"), (["--qat-epochs", "-1"], "--qat-epochs must be >= 0"),
-                         (["--train-images", "0"], "--train-images"), (["--weights", tmp_path / "no.pt"], "no.pt")]:
+                         (["--train-images", "0"], "--train-images"), (["--weights", tmp_path / "no.pt"], "no.pt"),
+                         (["--calib", "shapes-9"], "--calib shapes-9: no such list")]:
         r = cli("quickstart", "--out", tmp_path / "qs", *args)
         assert r.returncode == 2 and expect in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert not (tmp_path / "qs").exists()

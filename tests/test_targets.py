@@ -286,7 +286,7 @@ def test_a_graph_the_runtime_cannot_parse_is_refused_naming_node_and_fix(weights
 
 def test_overrides_are_said_and_the_simplifier_is_a_choice(weights, tmp_path):
     r = run("export", "--weights", weights, "--target", "jetson-orin-nano", "--sampling", "gather", "--simplifier",
-            "onnxslim", "--out", tmp_path / "b")
+            "onnxslim", "--no-raw-twin", "--out", tmp_path / "b")
     assert r.returncode == 0, r.stderr
     assert "--sampling gather overrides the recipe's grid_sample" in r.stderr
     assert "--simplifier onnxslim overrides the recipe's onnxsim" in r.stderr
@@ -294,7 +294,8 @@ def test_overrides_are_said_and_the_simplifier_is_a_choice(weights, tmp_path):
     assert m["sampling"] == "gather" and m["converter"]["simplifier"].startswith("onnxslim")
     assert m["target"]["export_settings"]["simplifier"] == "onnxslim"
     # --dynamic-batch replaces the recipe's fixed batch; the engine is built with a shape profile
-    r = run("export", "--weights", weights, "--target", "jetson", "--dynamic-batch", "--out", tmp_path / "dyn")
+    r = run("export", "--weights", weights, "--target", "jetson", "--dynamic-batch", "--no-raw-twin", "--out",
+            tmp_path / "dyn")
     assert r.returncode == 0, r.stderr
     engine = json.loads((tmp_path / "dyn" / "engine_config.json").read_text())
     manifest = json.loads((tmp_path / "dyn" / "manifest.json").read_text())

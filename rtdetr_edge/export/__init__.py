@@ -8,6 +8,7 @@ Adding a format is a new entry and a new file; it does not touch the model.
 
 import importlib
 import logging
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -25,9 +26,10 @@ def writer(fmt: str):
     return importlib.import_module(f"{__package__}.{fmt}").write
 
 
-def write_artifact(model, cfg: ExportConfig, folder, raw=False) -> dict:
+def write_artifact(model, cfg: ExportConfig, folder, raw=False, fp32_file=None) -> dict:
     """Export `model` (deploy form, eval) into `folder` as the format's artifact file; returns converter
-    facts. raw=True writes the twin that outputs scores/boxes before top-k (what parity compares)."""
+    facts. raw=True writes the twin that outputs scores/boxes before top-k (what parity compares).
+    `fp32_file`: TFLite INT8 only, the same network's FP32 .tflite already written (not converted again)."""
     import torch
 
     from ..model.postprocess import DeployModel
@@ -44,7 +46,7 @@ def write_artifact(model, cfg: ExportConfig, folder, raw=False) -> dict:
     if cfg.precision == "int8":
         from .int8 import write
 
-        return write(module, model, path, example, cfg, raw=raw)
+        return write(module, model, path, example, cfg, raw=raw, fp32_file=fp32_file)
     return writer(cfg.format)(module, path, example, cfg, raw=raw)
 
 
@@ -93,8 +95,8 @@ def export_plan(plan) -> Path:
                  model.variant)
     out = bundle_path(cfg, model, target)
     with atomic_dir(out, force=cfg.force, replaceable=is_bundle) as tmp:
-        facts = _reused(cfg, imgsz, "model", tmp) or write_artifact(model, cfg, tmp)
-        raw_facts = (_reused(cfg, imgsz, "raw", tmp / RAW_DIR) or write_artifact(model, cfg, tmp / RAW_DIR, raw=True)) \
+        facts = _reused(cfg, imgsz, "model", tmp) or _write(model, cfg, imgsz, tmp, "model")
+        raw_facts = (_reused(cfg, imgsz, "raw", tmp / RAW_DIR) or _write(model, cfg, imgsz, tmp / RAW_DIR, "raw")) \
             if cfg.raw_twin else None
         n = 2 if cfg.dynamic_batch else cfg.batch
         if cfg.precision == "int8" and not (target and target.runtime.runtime == "tensorrt"):
@@ -146,8 +148,15 @@ def export_plan(plan) -> Path:
 _WRITTEN = {}
 
 
-def _artifact_key(cfg, imgsz, kind):
-    if cfg.precision == "int8":
+# settings that decide no byte of a format's file: litert-torch converts from PyTorch (no ONNX opset, no
+# simplifier) at fixed shapes; the INT8 settings matter to INT8 artifacts only
+_NOT_IN_FILE = {"tflite": ("opset", "simplifier", "dynamic_batch")}
+_INT8_ONLY = ("policy", "calib", "int8_form")
+
+
+def _artifact_key(cfg, imgsz, kind, precision=None):
+    precision = precision or cfg.precision
+    if precision == "int8":
         return None
     from ..zoo import resolve_weights
 
@@ -157,9 +166,22 @@ def _artifact_key(cfg, imgsz, kind):
     except OSError:
         return None
     # what decides the artifact's bytes (not where it goes, nor what else the bundle carries)
-    settings = tuple((k, str(v)) for k, v in sorted(asdict(cfg).items())
-                     if k not in ("weights", "out", "force", "integrations", "raw_twin"))
+    ignored = {"weights", "out", "force", "integrations", "raw_twin", *_NOT_IN_FILE.get(cfg.format, ()), *_INT8_ONLY}
+    settings = tuple((k, str(precision if k == "precision" else v)) for k, v in sorted(asdict(cfg).items())
+                     if k not in ignored)
     return (str(weights.resolve()), st.st_mtime_ns, st.st_size, tuple(imgsz), settings, kind)
+
+
+def _write(model, cfg, imgsz, folder, kind):
+    """Convert; a TFLite INT8 file starts from the FP32 file of the same weights and settings when this
+    process wrote one (static INT8 quantizes the float network with its quantizers off: the same file)."""
+    fp32_file = None
+    if cfg.format == "tflite" and cfg.precision == "int8":
+        found = _written_files(cfg, imgsz, kind, precision="fp32")
+        if found is not None:
+            fp32_file = found[2][0]
+            log.info("%s: static INT8 from the FP32 %s artifact of %s", folder, kind, found[0])
+    return write_artifact(model, cfg, folder, raw=kind == "raw", fp32_file=fp32_file)
 
 
 def _remember(cfg, imgsz, bundle, facts, raw_facts):
@@ -171,12 +193,34 @@ def _remember(cfg, imgsz, bundle, facts, raw_facts):
 
 def _reused(cfg, imgsz, kind, folder):
     """Copy an identical artifact out of a bundle this process wrote, when its files still match their
-    sha256; returns the converter facts (marked as reused), or None."""
-    import shutil
+    sha256; returns the converter facts (marked as reused), or None. A TFLite FP16 file is the FP32 file with
+    its weights cast: an FP32 file this process wrote is cast instead of converting the network again."""
+    found = _written_files(cfg, imgsz, kind)
+    if found is not None:
+        bundle, facts, files = found
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copyfile(f, folder / f.name)
+        log.info("%s: the same %s artifact as %s: copied, not converted again", folder, kind, bundle)
+        return {**facts, "reused_from": str(bundle)}
+    if cfg.format == "tflite" and cfg.precision == "fp16":
+        found = _written_files(cfg, imgsz, kind, precision="fp32")
+        if found is not None:
+            from .tflite import cast_fp16
 
+            bundle, facts, files = found
+            folder.mkdir(parents=True, exist_ok=True)
+            log.info("%s: FP16 weights cast from the FP32 %s artifact of %s", folder, kind, bundle)
+            return {**facts, **cast_fp16(files[0], folder / FORMATS["tflite"].artifact), "cast_from": str(bundle)}
+    return None
+
+
+def _written_files(cfg, imgsz, kind, precision=None):
+    """(bundle, converter facts, [artifact files]) of an artifact this process wrote with these settings,
+    when its files are still what its manifest says; else None."""
     from ..bundle import read_manifest, sha256
 
-    key = _artifact_key(cfg, imgsz, kind)
+    key = _artifact_key(cfg, imgsz, kind, precision)
     if key is None or key not in _WRITTEN:
         return None
     bundle, facts = _WRITTEN[key]
@@ -190,11 +234,7 @@ def _reused(cfg, imgsz, kind, folder):
                                    and Path(n).stem == stem)]
     if not files or any(not (bundle / n).is_file() or sha256(bundle / n) != hashes[n] for n in files):
         return None
-    folder.mkdir(parents=True, exist_ok=True)
-    for n in files:
-        shutil.copyfile(bundle / n, folder / Path(n).name)
-    log.info("%s: the same %s artifact as %s: copied, not converted again", folder, kind, bundle)
-    return {**facts, "reused_from": str(bundle)}
+    return bundle, facts, [bundle / n for n in files]
 
 
 def _apply_target(folder, model, target, cfg, manifest, golden) -> dict:

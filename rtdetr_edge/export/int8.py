@@ -17,6 +17,7 @@ fake-quant model's: parity measures what that costs.
 """
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -94,12 +95,13 @@ def quantized_nodes(graph) -> list:
             and dequantized(n.input[1])]
 
 
-def write(module, model, path, example_inputs, cfg, raw=False) -> dict:
-    """Write the INT8 artifact of `module` (DeployModel or RawOutputs around the quantized `model`)."""
+def write(module, model, path, example_inputs, cfg, raw=False, fp32_file=None) -> dict:
+    """Write the INT8 artifact of `module` (DeployModel or RawOutputs around the quantized `model`);
+    `fp32_file` (TFLite): the float network's .tflite already converted."""
     form = check_form(cfg.format, cfg.int8_form)
     facts = {"int8_form": form}
     if cfg.format == "tflite":
-        facts.update(_tflite_static(module, model, path, example_inputs, cfg, raw))
+        facts.update(_tflite_static(module, model, path, example_inputs, cfg, raw, fp32_file))
     elif cfg.format == "openvino":
         with scratch(path) as tmp:
             onnx_path = tmp / "model.onnx"
@@ -191,7 +193,7 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
     return facts
 
 
-def _tflite_static(module, model, path, example_inputs, cfg, raw) -> dict:
+def _tflite_static(module, model, path, example_inputs, cfg, raw, fp32_file=None) -> dict:
     from ai_edge_quantizer import qtyping, quantizer
 
     from ..quant.fakequant import quantizers_off
@@ -200,8 +202,12 @@ def _tflite_static(module, model, path, example_inputs, cfg, raw) -> dict:
     feeds, calib_facts = calibration_inputs(model, cfg, raw)
     with scratch(path) as tmp:
         fp32 = str(tmp / "fp32.tflite")
-        with quantizers_off(model):
-            facts = export_tflite(module, fp32, example_inputs, "fp32")
+        if fp32_file is not None:
+            shutil.copyfile(fp32_file, fp32)
+            facts = {"converter": "litert-torch", "fp32_from": str(fp32_file)}
+        else:
+            with quantizers_off(model):
+                facts = export_tflite(module, fp32, example_inputs, "fp32")
         with converter_output_to_log():
             qt = quantizer.Quantizer(fp32)
             for op in TFLITE_OPS:

@@ -3,8 +3,8 @@
 Inputs `images` [N,3,H,W] float32 in [0,1] and `orig_target_sizes` [N,2] int64 (w, h); outputs `labels`,
 `boxes` (xyxy pixels), `scores`, so existing RT-DETR inference code runs our files unchanged.
 The TorchScript-based exporter (dynamo=False) is used: it exports both grid_sample and the gather
-sampler correctly, where the dynamo exporter writes an invalid graph for the gather sampler (see
-shared/notes/toolchain.md). Opset 17: GridSample needs >= 16, LayerNormalization is native from 17,
+sampler correctly, where the dynamo exporter (torch 2.13) writes an invalid graph for the gather
+sampler. Opset 17: GridSample needs >= 16, LayerNormalization is native from 17,
 and TensorRT reads GridSample wrongly from opset 20 on.
 """
 

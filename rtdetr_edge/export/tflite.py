@@ -69,16 +69,22 @@ def _export_tflite(module, path, example_inputs, precision):
         return facts
     if precision != "fp16":
         raise ValueError(f"tflite: no writer for precision {precision!r}")
-    from ai_edge_quantizer import qtyping, quantizer
-
     from ..fsutil import scratch
 
     with scratch(path) as tmp:
-        fp32 = str(tmp / "fp32.tflite")
-        edge.export(fp32)
-        qt = quantizer.Quantizer(fp32)
+        fp32 = tmp / "fp32.tflite"
+        edge.export(str(fp32))
+        facts.update(cast_fp16(fp32, path))
+    return facts
+
+
+def cast_fp16(fp32_path, path) -> dict:
+    """FP16 weights from an FP32 .tflite (the standard float16 scheme), written at `path`."""
+    from ai_edge_quantizer import qtyping, quantizer
+
+    with converter_output_to_log():
+        qt = quantizer.Quantizer(str(fp32_path))
         qt.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=16,
                                   algorithm_key="float_casting")
         qt.quantize(enable_progress_report=False).export_model(str(path), overwrite=True)
-    facts["fp16"] = "ai-edge-quantizer float_casting (FP16 weights of CONV_2D/FULLY_CONNECTED)"
-    return facts
+    return {"fp16": "ai-edge-quantizer float_casting (FP16 weights of CONV_2D/FULLY_CONNECTED)"}
