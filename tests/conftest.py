@@ -75,32 +75,54 @@ def _bundles(weights, root):
     }
 
 
-# The fixtures below convert to TFLite (minutes): their tests run in one xdist group (see
-# pytest_collection_modifyitems), so one process converts each network once -- the FP16 file is the FP32
-# one with its weights cast, and the arm64/raspberry-pi-5 targets copy these bundles' files
-# (export._reused) instead of converting again.
+# Every TFLite conversion of the suite runs in one child process (CONVERT), never in a test process: JAX/XLA's
+# threads and memory stay out of the workers (which fork: DataLoader workers, and JAX warns that a fork of its
+# multithreaded process may deadlock). In that one child each network is converted once: the
+# FP16 file is the FP32 one with its weights cast, static INT8 is quantized from it, and the arm64 and
+# raspberry-pi-5 targets copy them (export._reused). Their tests form one xdist group that starts first.
 TFLITE_FIXTURES = {"tflite_bundles", "target_bundles"}
+CONVERT = """
+import json, sys
+from pathlib import Path
+from rtdetr_edge.export import export
+from rtdetr_edge.targets import DATA
+weights, root = sys.argv[1], Path(sys.argv[2])
+(root / "four.yaml").write_text("generate: {count: 4, seed: 5}\\n")
+out = {"tflite:fp32": export(weights, "tflite", out=root / "tflite"),
+       "tflite:fp16": export(weights, "tflite", precision="fp16", out=root / "tflite16"),
+       "tflite:int8": export(weights, "tflite", precision="int8", calib=str(root / "four.yaml"), out=root / "tflite8")}
+for name in sorted(p.stem for p in (DATA / "recipes").glob("*.yaml")):
+    out["target:" + name] = export(weights, target=name, out=root / "targets" / name)
+print(json.dumps({k: str(v) for k, v in out.items()}))
+"""
+
+
+def _convert(weights, root):
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-c", CONVERT, str(weights), str(root)], capture_output=True, text=True,
+                       timeout=3600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return {k: Path(v) for k, v in json.loads(r.stdout.strip().splitlines()[-1]).items()}
 
 
 @pytest.fixture(scope="session")
-def tflite_bundles(weights, tmp_path_factory):
-    """TFLite FP32 and FP16 bundles (shared)."""
-    from rtdetr_edge.export import export
-
-    return shared(tmp_path_factory, "tflite", lambda root: {
-        "fp32": export(weights, "tflite", out=root / "tflite"),
-        "fp16": export(weights, "tflite", precision="fp16", out=root / "tflite16")})
+def converted(weights, tmp_path_factory):
+    return shared(tmp_path_factory, "converted", lambda root: _convert(weights, root))
 
 
 @pytest.fixture(scope="session")
-def target_bundles(weights, tflite_bundles, tmp_path_factory):
-    """A bundle for every shipped target (export --target, shared). Targets that share an artifact (the
-    Orins and Thor, the Xaviers, nano and TX2, arm64 and raspberry-pi-5 with tflite_bundles) convert it once."""
-    from rtdetr_edge.export import export
-    from rtdetr_edge.targets import DATA
+def tflite_bundles(converted):
+    """TFLite bundles of the test checkpoint: "fp32", "fp16", and "int8" (static, calibrated on four generated
+    images)."""
+    return {k.split(":", 1)[1]: v for k, v in converted.items() if k.startswith("tflite:")}
 
-    names = sorted(p.stem for p in (DATA / "recipes").glob("*.yaml"))
-    return shared(tmp_path_factory, "targets", lambda root: {n: export(weights, target=n, out=root / n) for n in names})
+
+@pytest.fixture(scope="session")
+def target_bundles(converted):
+    """A bundle for every shipped target (export --target). Targets that share an artifact (the Orins and
+    Thor, the Xaviers, nano and TX2, arm64 and raspberry-pi-5 with tflite_bundles) convert it once."""
+    return {k.split(":", 1)[1]: v for k, v in converted.items() if k.startswith("target:")}
 
 
 @pytest.fixture(scope="session")

@@ -260,15 +260,14 @@ def test_qat_checkpoint_exports_int8_and_fp32(weights, calib_list, tmp_path):
 
 
 @pytest.mark.slow
-def test_tflite_static_int8(weights, calib_list, tflite_bundles, tmp_path):
-    """Static INT8 of the same weights starts from the FP32 file tflite_bundles converted (same process: the
-    TFLite group), so this test pays for calibration and quantization only."""
+def test_tflite_static_int8(tflite_bundles):
+    """Static INT8 of the test checkpoint (converted with the suite's other TFLite files, conftest.CONVERT): it
+    starts from the FP32 file of the same weights, so only calibration and quantization are paid again."""
     from rtdetr_edge.bundle import golden_inputs, load_golden
     from rtdetr_edge.compare import compare_raw
-    from rtdetr_edge.export import export
     from rtdetr_edge.runtime.base import load_runtime
 
-    bundle = export(weights, "tflite", precision="int8", calib=calib_list, out=tmp_path / "t")
+    bundle = tflite_bundles["int8"]
     assert _facts(bundle)["quantization"]["form"] == "static"
     converter = json.loads((bundle / "manifest.json").read_text())["converter"]
     assert converter["fp32_from"] == str(tflite_bundles["fp32"] / "model.tflite")
