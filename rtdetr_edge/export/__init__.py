@@ -173,15 +173,21 @@ def _artifact_key(cfg, imgsz, kind, precision=None):
 
 
 def _write(model, cfg, imgsz, folder, kind):
-    """Convert; a TFLite INT8 file starts from the FP32 file of the same weights and settings when this
-    process wrote one (static INT8 quantizes the float network with its quantizers off: the same file)."""
-    fp32_file = None
-    if cfg.format == "tflite" and cfg.precision == "int8":
-        found = _written_files(cfg, imgsz, kind, precision="fp32")
-        if found is not None:
-            fp32_file = found[2][0]
-            log.info("%s: static INT8 from the FP32 %s artifact of %s", folder, kind, found[0])
-    return write_artifact(model, cfg, folder, raw=kind == "raw", fp32_file=fp32_file)
+    """Convert. A TFLite FP16 or INT8 file starts from the FP32 file of the same weights and settings when
+    this process wrote one: FP16 is that file with its weights cast, static INT8 quantizes the float network
+    with its quantizers off (the same file)."""
+    found = _written_files(cfg, imgsz, kind, precision="fp32") \
+        if cfg.format == "tflite" and cfg.precision in ("fp16", "int8") else None
+    if found is None:
+        return write_artifact(model, cfg, folder, raw=kind == "raw")
+    bundle, facts, files = found
+    log.info("%s: %s from the FP32 %s artifact of %s", folder, cfg.precision, kind, bundle)
+    if cfg.precision == "fp16":
+        from .tflite import cast_fp16
+
+        folder.mkdir(parents=True, exist_ok=True)
+        return {**facts, **cast_fp16(files[0], folder / FORMATS["tflite"].artifact), "cast_from": str(bundle)}
+    return write_artifact(model, cfg, folder, raw=kind == "raw", fp32_file=files[0])
 
 
 def _remember(cfg, imgsz, bundle, facts, raw_facts):
@@ -193,26 +199,16 @@ def _remember(cfg, imgsz, bundle, facts, raw_facts):
 
 def _reused(cfg, imgsz, kind, folder):
     """Copy an identical artifact out of a bundle this process wrote, when its files still match their
-    sha256; returns the converter facts (marked as reused), or None. A TFLite FP16 file is the FP32 file with
-    its weights cast: an FP32 file this process wrote is cast instead of converting the network again."""
+    sha256; returns the converter facts (marked as reused), or None."""
     found = _written_files(cfg, imgsz, kind)
-    if found is not None:
-        bundle, facts, files = found
-        folder.mkdir(parents=True, exist_ok=True)
-        for f in files:
-            shutil.copyfile(f, folder / f.name)
-        log.info("%s: the same %s artifact as %s: copied, not converted again", folder, kind, bundle)
-        return {**facts, "reused_from": str(bundle)}
-    if cfg.format == "tflite" and cfg.precision == "fp16":
-        found = _written_files(cfg, imgsz, kind, precision="fp32")
-        if found is not None:
-            from .tflite import cast_fp16
-
-            bundle, facts, files = found
-            folder.mkdir(parents=True, exist_ok=True)
-            log.info("%s: FP16 weights cast from the FP32 %s artifact of %s", folder, kind, bundle)
-            return {**facts, **cast_fp16(files[0], folder / FORMATS["tflite"].artifact), "cast_from": str(bundle)}
-    return None
+    if found is None:
+        return None
+    bundle, facts, files = found
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.copyfile(f, folder / f.name)
+    log.info("%s: the same %s artifact as %s: copied, not converted again", folder, kind, bundle)
+    return {**facts, "reused_from": str(bundle)}
 
 
 def _written_files(cfg, imgsz, kind, precision=None):
