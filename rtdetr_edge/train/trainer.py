@@ -6,8 +6,11 @@ import csv
 import json
 import logging
 import os
+import contextlib
 import random
 import re
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +32,30 @@ from .ema import ModelEMA
 from .evaluate import METRICS, collate, evaluate
 
 log = logging.getLogger("rtdetr_edge")
+
+
+@contextlib.contextmanager
+def sigchld_as_found():
+    """Leave the process's SIGCHLD handling as it was found. A data loader with worker processes installs
+    PyTorch's Python-level SIGCHLD handler (it reports a dead worker) and never removes it; left in place in a
+    process that goes on (a notebook, a service, our test suite) every child's exit then interrupts the
+    process, and after a training run with --workers 2 a later subprocess call segfaulted the Python process
+    (heap corruption, reproduced deterministically; with the handler reset afterwards the same sequence
+    passes). The handler is kept while training runs and removed afterwards; PyTorch installs it again for the
+    next loader."""
+    if threading.current_thread() is not threading.main_thread():  # handlers are set in the main thread only
+        yield
+        return
+    from torch.utils.data._utils import signal_handling
+
+    before = signal.getsignal(signal.SIGCHLD)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGCHLD) is not before:
+            signal.signal(signal.SIGCHLD, before if before is not None else signal.SIG_DFL)
+            if hasattr(signal_handling, "_SIGCHLD_handler_set"):  # so that the next loader installs it again
+                signal_handling._SIGCHLD_handler_set = False
 
 
 @dataclass
@@ -310,9 +337,10 @@ class Trainer:
         from ..fsutil import folder_lock
 
         if self.rank != 0:
-            return self._fit(on_step, on_epoch)
+            with sigchld_as_found():
+                return self._fit(on_step, on_epoch)
         self.out.mkdir(parents=True, exist_ok=True)
-        with folder_lock(self.out):  # two runs in one folder would interleave last.pt and best.pt
+        with folder_lock(self.out), sigchld_as_found():  # two runs in one folder would interleave last.pt and best.pt
             return self._fit(on_step, on_epoch)
 
     def _fit(self, on_step, on_epoch):
