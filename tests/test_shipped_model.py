@@ -3,18 +3,18 @@ evaluation together), its ONNX export gives PyTorch's detections, predict draws 
 quickstart runs end to end from it."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 
 from rtdetr_edge.zoo import resolve_weights, shipped_models
 
 
-def cli(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "rtdetr_edge.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+def cli(*args):
+    """The command line in this process (tests/cli_runner.py): the same exit codes and output, no new interpreter
+    importing torch for each run."""
+    return run_cli(*args)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_quickstart_tiny_run(tmp_path):
     trained for three seconds reorders the near-tied top detections.)"""
     out = tmp_path / "qs"
     r = cli("quickstart", "--out", out, "--minutes", "0.05", "--qat-minutes", "0.05", "--train-images", "4",
-            "--val-images", "4", "--formats", "openvino", "--calib", "shapes-16", timeout=1200)
+            "--val-images", "4", "--formats", "openvino", "--calib", "shapes-16")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     report = json.loads((out / "parity" / "parity.json").read_text())
     fp32, int8 = report["artifacts"]
