@@ -59,20 +59,30 @@ def weights(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def bundles(weights, tmp_path_factory):
-    """Bundles of the rest of the suite (exported once per run; read-only)."""
-    return shared(tmp_path_factory, "bundles", lambda root: _bundles(weights, root))
+    """Bundles of the rest of the suite, each exported once per run when a test first asks for it (a test that
+    needs the ONNX bundle does not wait for the OpenVINO ones; read-only)."""
+    return LazyBundles(weights, tmp_path_factory)
 
 
-def _bundles(weights, root):
-    from rtdetr_edge.export import export
+BUNDLES = {
+    "onnx": dict(format="onnx"),
+    "onnx_gather": dict(format="onnx", imgsz=(96, 160), dynamic_batch=True, sampling="gather"),
+    "openvino": dict(format="openvino", batch=2),
+    "openvino16": dict(format="openvino", precision="fp16"),
+}
 
-    return {
-        "onnx": export(weights, "onnx", out=root / "onnx"),
-        "onnx_gather": export(weights, "onnx", imgsz=(96, 160), dynamic_batch=True, sampling="gather",
-                              out=root / "onnx_gather"),
-        "openvino": export(weights, "openvino", batch=2, out=root / "openvino"),
-        "openvino16": export(weights, "openvino", precision="fp16", out=root / "openvino16"),
-    }
+
+class LazyBundles(dict):
+    def __init__(self, weights, tmp_path_factory):
+        super().__init__()
+        self.weights, self.factory = weights, tmp_path_factory
+
+    def __missing__(self, key):
+        from rtdetr_edge.export import export
+
+        options = BUNDLES[key]  # a KeyError names an unknown bundle
+        self[key] = shared(self.factory, f"bundle-{key}", lambda root: export(self.weights, out=root / key, **options))
+        return self[key]
 
 
 # Every TFLite conversion of the suite runs in one child process (CONVERT), never in a test process: JAX/XLA's
