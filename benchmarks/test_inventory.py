@@ -53,7 +53,11 @@ def main():
              "converted once (the FP16 file is the FP32 one with its weights cast, static INT8 is quantized from "
              "it, the arm64 and raspberry-pi-5 targets copy it). The session fixtures (the test checkpoint, the "
              "bundles, the shipped model's ONNX) are built once per run by whichever worker asks first, under a "
-             "file lock. `python -m pytest tests` (one process) runs the same tests.", ""]
+             "file lock. Most command-line cases run `main()` in the test process (tests/cli_runner.py); test_cli.py "
+             "and a few others run real processes to prove the console script. Training in a test process is safe "
+             "because a run restores the SIGCHLD handler that PyTorch's data-loader workers install (left in "
+             "place, it made a later subprocess call segfault the test process). "
+             "`python -m pytest tests` (one process) runs the same tests.", ""]
     for name, doc, tests in rows:
         lines += [f"## {name}", "", doc, ""]
         for test, cases, tdoc in tests:
