@@ -57,6 +57,8 @@ def main():
              "and a few others run real processes to prove the console script. Training in a test process is safe "
              "because a run restores the SIGCHLD handler that PyTorch's data-loader workers install (left in "
              "place, it made a later subprocess call segfault the test process). "
+             "A run writes about 15 GB of bundles and checkpoints under pytest's temporary folder (at most about 5 GB at "
+             "once); pyproject.toml keeps only the folders of failed tests, of the last run. "
              "`python -m pytest tests` (one process) runs the same tests.", ""]
     for name, doc, tests in rows:
         lines += [f"## {name}", "", doc, ""]
