@@ -81,8 +81,9 @@ class LazyBundles(dict):
         from rtdetr_edge.export import export
 
         options = BUNDLES[key]  # a KeyError names an unknown bundle
-        self[key] = shared(self.factory, f"bundle-{key}", lambda root: export(self.weights, out=root / key, **options))
-        return self[key]
+        path = self[key] = shared(self.factory, f"bundle-{key}",
+                                  lambda root: export(self.weights, out=root / key, **options))
+        return path
 
 
 # Every TFLite conversion of the suite runs in one child process (CONVERT), never in a test process: JAX/XLA's

@@ -2,11 +2,11 @@
 mixed precision on CUDA, atomic per-epoch checkpoints (`last.pt`, `best.pt` by AP), exact resume, and
 data-parallel training under torchrun (DDP)."""
 
+import contextlib
 import csv
 import json
 import logging
 import os
-import contextlib
 import random
 import re
 import signal
@@ -336,12 +336,12 @@ class Trainer:
         """Train from the current epoch to cfg.epochs (or the time limit). Returns the history."""
         from ..fsutil import folder_lock
 
-        if self.rank != 0:
-            with sigchld_as_found():
+        with sigchld_as_found():
+            if self.rank != 0:
                 return self._fit(on_step, on_epoch)
-        self.out.mkdir(parents=True, exist_ok=True)
-        with folder_lock(self.out), sigchld_as_found():  # two runs in one folder would interleave last.pt and best.pt
-            return self._fit(on_step, on_epoch)
+            self.out.mkdir(parents=True, exist_ok=True)
+            with folder_lock(self.out):  # two runs in one folder would interleave last.pt and best.pt
+                return self._fit(on_step, on_epoch)
 
     def _fit(self, on_step, on_epoch):
         start = time.time()
