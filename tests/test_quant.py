@@ -278,6 +278,25 @@ def test_tflite_static_int8(tflite_bundles):
     assert diff["raw_score_mean"] < 5e-2 and diff["raw_box_mean"] < 5e-2, diff
     labels, boxes, scores = load_runtime(bundle).infer(x, sizes)
     assert scores.shape == (8, 300) and np.isfinite(boxes).all()
+    # the policy holds in the file: its float layers (sampling offsets, attention weights, heads) are float ops
+    said = converter["policy_in_file"]
+    assert said["float_ops"] >= 10 and said["int8_ops"] >= 60 and said["unmapped_ops"] == 0, said
+    for kind in ("model", "raw"):
+        path = bundle / ("raw" if kind == "raw" else "") / "model.tflite"
+        assert _weight_types(path) == {"INT8": said["int8_ops"], "FLOAT32": said["float_ops"]}, kind
+
+
+def _weight_types(path) -> dict:
+    """How many CONV_2D/DEPTHWISE_CONV_2D/FULLY_CONNECTED ops of a .tflite have int8 or float32 weights."""
+    from collections import Counter
+
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as fu
+
+    fb = fu.read_model(path)
+    sg = fb.subgraphs[0]
+    codes = {fu.TFL_OP_NAME_TO_CODE[k] for k in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
+    return dict(Counter(fu.TENSOR_CODE_TO_TYPE[sg.tensors[op.inputs[1]].type] for op in sg.operators
+                        if fb.operatorCodes[op.opcodeIndex].builtinCode in codes))
 
 
 @pytest.mark.parametrize("content,needle", [

@@ -10,13 +10,17 @@
   checkpoint), on exactly the layers the policy quantizes (`nodes_to_quantize`). A plain rewrite of the
   s8s8 pairs to uint8/zero point 128 runs slower than FP32 (measured), so it is not offered.
 - `static` (TFLite): ai-edge-quantizer's static INT8 (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED; float
-  input and output) on the FP32 .tflite with the model's weights, calibrated on the calibration list.
+  input and output) on the FP32 .tflite with the model's weights, calibrated on the calibration list, on the
+  layers the policy quantizes: the converter's op names are merged call scopes, so each op is mapped to its
+  layer by its weights (equal, or equal up to a per-column scale where the converter folded a LayerNorm's
+  gain into the layer after it) and the policy's float layers get ai-edge-quantizer's no-quantize config.
 
 For u8s8 and static the activation ranges are the runtime quantizer's own, so they differ from the
 fake-quant model's: parity measures what that costs.
 """
 
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -194,7 +198,7 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
 
 
 def _tflite_static(module, model, path, example_inputs, cfg, raw, fp32_file=None) -> dict:
-    from ai_edge_quantizer import qtyping, quantizer
+    from ai_edge_quantizer import algorithm_manager, qtyping, quantizer
 
     from ..quant.fakequant import quantizers_off
     from .tflite import converter_output_to_log, export_tflite
@@ -208,11 +212,15 @@ def _tflite_static(module, model, path, example_inputs, cfg, raw, fp32_file=None
         else:
             with quantizers_off(model):
                 facts = export_tflite(module, fp32, example_inputs, "fp32")
+        floats = tflite_float_ops(fp32, model)
         with converter_output_to_log():
             qt = quantizer.Quantizer(fp32)
             for op in TFLITE_OPS:
                 qt.add_static_config(".*", getattr(qtyping.TFLOperationName, op), activation_num_bits=8,
                                      weight_num_bits=8)
+            for op, scope in floats["scopes"]:  # later configs win: these ops stay float
+                qt.update_quantization_recipe("^" + re.escape(scope) + "$", getattr(qtyping.TFLOperationName, op),
+                                              algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
             signature = qt.get_signature_keys()[0] if hasattr(qt, "get_signature_keys") else "serving_default"
             keys = _tflite_input_names(fp32, signature)
             samples = [{k: (v.astype(np.int32) if v.dtype == np.int64 else v) for k, v in zip(keys, f)}
@@ -220,8 +228,62 @@ def _tflite_static(module, model, path, example_inputs, cfg, raw, fp32_file=None
             result = qt.calibrate({signature: samples})
             qt.quantize(result).export_model(str(path), overwrite=True)
     facts.update(calibration=calib_facts, quantizer="ai-edge-quantizer static INT8 (" + ", ".join(TFLITE_OPS)
-                 + "; float input and output) on the model's weights")
+                 + "; float input and output) on the model's weights",
+                 policy_in_file={k: v for k, v in floats.items() if k != "scopes"})
     return facts
+
+
+def tflite_float_ops(path, model) -> dict:
+    """The CONV_2D/DEPTHWISE_CONV_2D/FULLY_CONNECTED ops of an FP32 .tflite that compute a layer the model's
+    policy keeps float, as (op name, ai-edge-quantizer scope) pairs, with counts. Each op is mapped to its layer
+    by its weight tensor: equal to the layer's weight (OHWI for convolutions), or equal up to a scale per
+    input column (the converter folds a LayerNorm's gain into the layer that follows it). An op that maps to
+    no layer, or to two, is counted as unmapped and quantized as before."""
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as fu
+
+    from ..quant.policy import quantizable_layers
+
+    modules = dict(model.named_modules())
+    quantized = set(model.quant["layers"])
+    weights = {}
+    for name in quantizable_layers(model):
+        w = modules[name].weight.detach().float().cpu().numpy()
+        weights[name] = w.transpose(0, 2, 3, 1) if w.ndim == 4 else w
+    by_bytes = {}
+    for name, w in weights.items():
+        by_bytes.setdefault(np.ascontiguousarray(w).tobytes(), []).append(name)
+    codes = {fu.TFL_OP_NAME_TO_CODE[op]: op for op in TFLITE_OPS}
+    fb = fu.read_model(Path(path))
+    sg = fb.subgraphs[0]
+    scopes, counts = [], {"int8_ops": 0, "float_ops": 0, "unmapped_ops": 0}
+    for op in sg.operators:
+        kind = codes.get(fb.operatorCodes[op.opcodeIndex].builtinCode)
+        if kind is None:
+            continue
+        data = fu.get_tensor_data(sg.tensors[op.inputs[1]], fb.buffers) if len(op.inputs) > 1 else None
+        names = [] if data is None else by_bytes.get(np.ascontiguousarray(data, np.float32).tobytes(), [])
+        if data is not None and not names:
+            names = [n for n, w in weights.items() if w.shape == data.shape and _column_scaled(data, w)]
+        if len(names) != 1:
+            counts["unmapped_ops"] += 1
+            counts["int8_ops"] += 1
+            continue
+        if names[0] in quantized:
+            counts["int8_ops"] += 1
+        else:
+            counts["float_ops"] += 1
+            scopes.append((kind, fu.get_op_scope(op, sg.tensors)))
+    if counts["unmapped_ops"]:
+        log.warning("tflite static INT8: %d weighted ops match no layer of the model by their weights: they are "
+                    "quantized whatever the policy says", counts["unmapped_ops"])
+    return {**counts, "scopes": scopes}
+
+
+def _column_scaled(a, b, tol=1e-4) -> bool:
+    """a == b * s for one scale s per input column (axis 1 of the 2-D view), within a relative `tol`."""
+    a2, b2 = a.reshape(a.shape[0], -1).astype(np.float64), b.reshape(b.shape[0], -1).astype(np.float64)
+    scale = (a2 * b2).sum(0) / np.maximum((b2 * b2).sum(0), 1e-30)
+    return bool(np.linalg.norm(a2 - b2 * scale) <= tol * max(np.linalg.norm(a2), 1e-30))
 
 
 def _tflite_input_names(path, signature) -> list:
