@@ -2,14 +2,13 @@
 INT8 forms (s8s8 Q/DQ, u8s8 for onnxruntime, OpenVINO, TFLite static), parity rows, and bad input."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import onnx
 import pytest
 import torch
 
+from cli_runner import run_cli
 from rtdetr_edge.data.synth import generate
 from rtdetr_edge.model.checkpoint import load_model, save_checkpoint
 
@@ -308,7 +307,6 @@ def _weight_types(path) -> dict:
 def test_bad_calibration_lists_are_one_line(weights, tmp_path, content, needle):
     path = tmp_path / "bad.yaml"
     path.write_text(content)
-    r = subprocess.run([sys.executable, "-m", "rtdetr_edge.cli", "export", "--weights", str(weights), "--precision",
-                        "int8", "--calib", str(path), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    r = run_cli("export", "--weights", weights, "--precision", "int8", "--calib", path, "--out", tmp_path / "o")
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
