@@ -64,7 +64,7 @@ def main():
     for (name, path), a in zip(bundles.items(), report["artifacts"]):
         m = a["metrics"]
         facts = json.loads((path / "manifest.json").read_text())["converter"]["policy_in_file"]
-        lo, hi = m["ap_drop_interval"]
+        lo, hi = m["ap_drop_interval"]["lo"], m["ap_drop_interval"]["hi"]
         rows.append({"form": name, "int8_ops": facts["int8_ops"], "float_ops": facts["float_ops"], "AP": m["AP"],
                      "torch_AP": m["torch_AP"], "ap_drop_points": 100 * m["ap_drop"],
                      "interval_points": [100 * lo, 100 * hi], "p50_ms": by[str(path)]["p50_ms"],

@@ -2,13 +2,12 @@
 parity). Tiny sizes: r18vd at 96-128 px."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import onnx
 import pytest
 
+from cli_runner import run_cli
 from rtdetr_edge import UserError
 from rtdetr_edge.export import export
 from rtdetr_edge.parity import parity
@@ -16,8 +15,7 @@ from rtdetr_edge.runtime import load_runtime
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "rtdetr_edge.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=900)
+    return run_cli(*args)  # in this process, as the console script runs it (tests/cli_runner.py)
 
 
 def test_onnx_bundle_has_the_authors_interface(bundles):

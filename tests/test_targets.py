@@ -3,8 +3,6 @@
 import ast
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +12,11 @@ from cli_runner import run_cli
 from rtdetr_edge import targets as T
 from rtdetr_edge.errors import UserError
 
-CLI = [sys.executable, "-m", "rtdetr_edge.cli"]
 SHIPPED = sorted(p.stem for p in (T.DATA / "recipes").glob("*.yaml"))
 
 
 def run(*args, cwd=None):
-    return subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=900)
+    return run_cli(*args, cwd=cwd)  # in this process, as the console script runs it (tests/cli_runner.py)
 
 
 def one_line_error(r, *needles, notes=0):
