@@ -315,12 +315,12 @@ def qat(weights: Optional[Path] = typer.Option(None, help="the trained FP32 chec
                                                         "default: the recipe's, else shapes-64)"),
         epochs: Optional[int] = typer.Option(None, help="fine-tuning epochs [default: QATConfig's, 3]"),
         minutes: Optional[float] = typer.Option(None, help="stop after this many minutes (evaluates first)"),
-        lr: Optional[float] = typer.Option(None, help="AdamW learning rate, backbone at 0.1x [default: QATConfig's, "
-                                                      "1e-5]"),
+        lr: Optional[float] = typer.Option(None, help="AdamW learning rate, backbone at 0.1x [default: 1e-5]"),
         batch: Optional[int] = typer.Option(None, help="images per batch [default: QATConfig's, 4]"),
         imgsz: Optional[str] = typer.Option(None, help=IMGSZ_HELP + " (default: the checkpoint's)"),
-        distill: bool = typer.Option(True, "--distill/--no-distill",
-                                     help="also match the FP32 model's hybrid-encoder feature maps"),
+        weight_bits: int = typer.Option(7, help="7: weights on a 7-bit grid, accurate on every x86 CPU (without "
+                                        "VNNI, 8-bit weights saturate int16 sums); 8: the full grid (GPU, ARM)"),
+        distill: bool = typer.Option(True, "--distill/--no-distill", help="also match the FP32 encoder's maps"),
         out: Path = typer.Option(Path("runs/qat"), help="run folder (last.pt, best.pt, metrics.csv/png)"),
         resume: bool = typer.Option(False, help="continue exactly from OUT/last.pt"),
         workers: int = typer.Option(1, help="data loader worker processes"),
@@ -353,7 +353,7 @@ def qat(weights: Optional[Path] = typer.Option(None, help="the trained FP32 chec
     cfg = QATConfig(data=str(data), weights=str(weights) if weights else None,
                     imgsz=imgsz or checkpoint_imgsz(weights or out / "last.pt"), out=str(out), resume=resume,
                     workers=workers, time_limit_min=minutes, seed=seed, policy=policy, calib=calib, distill=distill,
-                    **schedule)
+                    weight_bits=weight_bits, **schedule)
     trainer = QATTrainer(cfg)
     if trainer.epoch >= cfg.epochs:
         raise UserError(f"{out}/last.pt already finished {trainer.epoch} epochs; raise --epochs to train more")

@@ -190,6 +190,8 @@ CASES = [
                               "--out", "{o}"], 2, "unknown group 'decoder.headz'"),
     ("qat unknown policy", ["qat", "--data", W, "--weights", "{weights}", "--policy", "fastest", "--out", "{o}"], 2,
      "unknown quantization policy 'fastest'"),
+    ("qat weight bits 6", ["qat", "--data", W, "--weights", "{weights}", "--weight-bits", "6", "--out", "{o}"], 2,
+     "--weight-bits must be 7 or 8, got 6"),
     ("export opset 12", ["export", "--weights", "{weights}", "--opset", "12", "--out", "{o}"], 2, "--opset must be 13..21"),
     ("export opset 13 with GridSample", ["export", "--weights", "{weights}", "--opset", "13", "--out", "{o}"], 2,
      "GridSample needs opset 16"),

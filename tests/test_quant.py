@@ -38,13 +38,14 @@ def int8_bundles(weights, calib_list, tmp_path_factory):
         "openvino": export(weights, "openvino", precision="int8", calib=calib_list, out=root / "ov")}
 
 
-def _quantized(weights, calib_list, policy="default"):
+def _quantized(weights, calib_list, policy="default", weight_bits=8):
     from rtdetr_edge.quant.calib import load_calib
     from rtdetr_edge.quant.fakequant import quantize
     from rtdetr_edge.quant.policy import load_policy
 
     model = load_model(weights).to_form("qat")
-    return quantize(model, load_policy(policy), load_calib(calib_list).batches(model.imgsz, 2))
+    return quantize(model, load_policy(policy), load_calib(calib_list).batches(model.imgsz, 2),
+                    weight_bits=weight_bits)
 
 
 def test_qat_form_gives_the_same_numbers_and_round_trips(weights, tmp_path):
@@ -181,6 +182,31 @@ def test_s8s8_is_symmetric_int8_only_and_runs_on_onnxruntime_and_openvino(int8_b
         diff = compare_raw(golden["raw_scores"], golden["raw_boxes"], *raw)
         assert diff["raw_score_mean"] < 2e-3 and diff["raw_box_mean"] < 2e-3, (backend, diff)
         assert diff["queries_swapped"] < 0.2, (backend, diff)
+
+
+def test_the_x86_cpu_forms_put_weights_on_7_bits(weights, calib_list, int8_bundles):
+    """Without VNNI an x86 CPU adds pairs of uint8 x int8 products in int16 with saturation: OpenVINO's and
+    onnxruntime's INT8 files carry weights on 7 bits (|q| <= 64), TensorRT's s8s8 ONNX the full 8 bits."""
+    import openvino as ov
+    from onnx import numpy_helper
+
+    eight, seven = (_quantized(weights, calib_list, weight_bits=b) for b in (8, 7))
+    assert seven.quant["weight_bits"] == 7 and eight.quant["weight_bits"] == 8
+    name = seven.quant["layers"][0] + ".weight_quantizer"
+    ratio = dict(seven.named_modules())[name].amax / dict(eight.named_modules())[name].amax
+    assert torch.allclose(ratio, torch.full_like(ratio, 127 / 63))
+
+    def widest(values):
+        return max(int(np.abs(v.astype(np.int32)).max()) for v in values)
+
+    ir = ov.Core().read_model(str(int8_bundles["openvino"] / "model.xml"))
+    assert _facts(int8_bundles["openvino"])["quantization"]["weight_bits"] == 7
+    assert widest(op.get_data() for op in ir.get_ops()
+                  if op.get_type_name() == "Constant" and op.get_element_type() == ov.Type.i8) == 63
+    for form, most in (("u8s8", 64), ("s8s8", 127)):
+        graph = onnx.load(str(int8_bundles[form] / "model.onnx")).graph
+        assert widest(numpy_helper.to_array(i) for i in graph.initializer if i.data_type == onnx.TensorProto.INT8
+                      and i.dims) == most, form
 
 
 def test_u8s8_has_uint8_activations_and_symmetric_int8_weights(int8_bundles):

@@ -33,6 +33,10 @@ from ..vocab import INT8_FORMS_OF_FORMAT
 log = logging.getLogger("rtdetr_edge")
 
 FORM_OF_FORMAT = {"onnx": "s8s8", "openvino": "s8s8", "tflite": "static"}  # without a target
+# the weight grid of each form: the x86 CPU forms put weights on 7 bits (without VNNI, the CPU's int8 dot
+# product adds pairs of products in int16 with saturation: quant/fakequant.py; measured in docs/int8.md);
+# TensorRT's s8s8 ONNX (GPUs) and TFLite (ARM's int8 dot products accumulate in int32) keep all 8
+WEIGHT_BITS_OF_FORM = {("openvino", "s8s8"): 7, ("onnx", "u8s8"): 7, ("onnx", "s8s8"): 8, ("tflite", "static"): 8}
 FORMS_OF_FORMAT = INT8_FORMS_OF_FORMAT
 TFLITE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
@@ -52,16 +56,22 @@ def prepare_model(model, cfg):
     from ..quant.fakequant import quantize
     from ..quant.policy import load_policy
 
+    bits = WEIGHT_BITS_OF_FORM[(cfg.format, check_form(cfg.format, cfg.int8_form))]
     if getattr(model, "quant", None):
         if cfg.policy and load_policy(cfg.policy).groups != model.quant["policy"]["quantize"]:
             log.warning("the policy %s differs from the one the QAT checkpoint was trained with (%s): the "
                         "checkpoint's is used", cfg.policy, model.quant["policy"]["name"])
+        if bits == 7 and model.quant.get("weight_bits", 8) == 8 and cfg.format == "openvino":
+            log.warning("this QAT checkpoint's weights use the full 8-bit grid: on x86 CPUs without VNNI (AVX2, "
+                        "AVX-512 without VNNI) OpenVINO's int8 kernels saturate and the file loses accuracy "
+                        "(docs/int8.md); `rtdetr-edge qat --weight-bits 7` (the default) avoids it")
         return model.eval()
     if not cfg.calib:
         raise UserError("--precision int8 from an FP32 checkpoint is post-training quantization: give --calib "
                         "LIST (e.g. shapes-64, see calib/), or fine-tune with `rtdetr-edge qat` first (better)")
     calib = load_calib(cfg.calib)
-    quantize(model.eval(), load_policy(cfg.policy or "default"), calib.batches(model.imgsz, 4), source="ptq")
+    quantize(model.eval(), load_policy(cfg.policy or "default"), calib.batches(model.imgsz, 4), source="ptq",
+             weight_bits=bits)
     model.quant["calib"] = calib.describe()
     return model.eval()
 
@@ -185,15 +195,16 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
             quantize_static(str(pre), str(path), Reader(), quant_format=QuantFormat.QDQ,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
                             op_types_to_quantize=["Conv", "MatMul", "Gemm"], nodes_to_quantize=chosen,
-                            calibrate_method=CalibrationMethod.MinMax)
+                            calibrate_method=CalibrationMethod.MinMax,
+                            reduce_range=WEIGHT_BITS_OF_FORM[("onnx", "u8s8")] == 7)
         finally:
             root.level = level
     out = onnx.load(str(path))
     onnx.checker.check_model(out, full_check=True)
     facts.update(qdq=qdq_facts(out), nodes_quantized=len(chosen), policy_layers_folded_away=len(lost),
-                 calibration=calib_facts,
+                 calibration=calib_facts, weight_bits=WEIGHT_BITS_OF_FORM[("onnx", "u8s8")],
                  quantizer=f"onnxruntime.quantization {onnxruntime.__version__} quantize_static (QDQ, U8S8, "
-                           "per-channel weights, MinMax) on the model's weights")
+                           "per-channel weights on 7 bits (reduce_range), MinMax) on the model's weights")
     return facts
 
 

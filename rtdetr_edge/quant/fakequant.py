@@ -7,6 +7,12 @@
   (`*_quantizer._amax` buffers) come from its state dict.
 - Ranges are static (not learned): QAT fine-tunes the weights under fixed ranges, so there are no scale
   parameters for the optimizer or weight decay, and EMA copies `_amax` buffers instead of averaging them.
+- `weight_bits=7`: weights on a 7-bit grid (|q| <= 63) stored as int8: x86 CPUs without VNNI (AVX2, AVX-512
+  without VNNI) multiply uint8 activations by int8 weights and add pairs of products in int16 with
+  saturation (vpmaddubsw); 255 x 127 x 2 overflows it, 255 x 63 x 2 does not. Made by widening each weight
+  quantizer's range by 127/63 after calibration: the int8 export path is unchanged (modelopt exports 8 bits
+  only) and the file's weights are exactly the fake-quant model's. The OpenVINO and onnxruntime docs give
+  the same workaround (7-bit weights; onnxruntime's `reduce_range`).
 """
 
 import contextlib
@@ -63,9 +69,15 @@ def _quiet_quantize(model, cfg, loop):
         return mtq.quantize(model, copy.deepcopy(cfg), loop)
 
 
-def quantize(model, policy: Policy, batches, source="ptq") -> torch.nn.Module:
+WEIGHT_BITS = (7, 8)
+
+
+def quantize(model, policy: Policy, batches, source="ptq", weight_bits=8) -> torch.nn.Module:
     """Insert the policy's quantizers into `model` (QAT form, eval mode) and calibrate their ranges (max) on
-    `batches` (float32 [B,3,H,W] arrays or tensors). Records `model.quant` (what a checkpoint stores)."""
+    `batches` (float32 [B,3,H,W] arrays or tensors); `weight_bits` 7 puts the weights on a 7-bit grid (module
+    doc). Records `model.quant` (what a checkpoint stores)."""
+    if weight_bits not in WEIGHT_BITS:
+        raise ValueError(f"weight_bits must be 7 or 8, got {weight_bits!r}")
     if model.form != "qat":
         model.to_form("qat")
     layers = policy.layers(model)
@@ -79,9 +91,16 @@ def quantize(model, policy: Policy, batches, source="ptq") -> torch.nn.Module:
                 m(torch.as_tensor(b, device=device))
 
     _quiet_quantize(model, config(layers), loop)
+    if weight_bits == 7:
+        for name, m in model.named_modules():
+            if name.endswith(".weight_quantizer") and getattr(m, "is_enabled", False):
+                m.amax = m.amax * (127 / 63)
     model.train(was_training)
     model.quant = {"library": library_version(), "policy": policy.to_dict(), "layers": layers, "source": source,
-                   "weights": "int8 symmetric per output channel (axis 0)",
+                   "weights": "int8 symmetric per output channel (axis 0)" + (
+                       ", 7-bit grid (|q| <= 63: no int16 saturation on x86 CPUs without VNNI)"
+                       if weight_bits == 7 else ""),
+                   "weight_bits": weight_bits,
                    "activations": "int8 symmetric per tensor, zero point 0", "calibration": "max"}
     return model
 

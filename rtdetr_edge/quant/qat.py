@@ -40,8 +40,16 @@ class QATConfig(TrainConfig):
     calib: str = "shapes-64"  # a calibration list (calib/)
     distill: bool = True
     distill_weight: float = 1.0
+    # 7: weights on a 7-bit grid, so the INT8 file keeps its accuracy on x86 CPUs without VNNI (int16
+    # saturation, quant/fakequant.py); 8: the full int8 grid (GPUs, VNNI CPUs, ARM)
+    weight_bits: int = 7
     RANGES = tuple(r if r[0] != "time_limit_min" else ("time_limit_min", "--minutes", 0, True)
                    for r in TrainConfig.RANGES)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.weight_bits not in (7, 8):
+            raise UserError(f"--weight-bits must be 7 or 8, got {self.weight_bits}")
 
 
 class _Capture:
@@ -100,7 +108,8 @@ class QATTrainer(Trainer):
         cfg.model = model.variant
         policy = load_policy(cfg.policy)
         calib = load_calib(cfg.calib)
-        quantize(model.to(self.device), policy, calib.batches(cfg.imgsz, batch=max(1, cfg.batch)), source="qat")
+        quantize(model.to(self.device), policy, calib.batches(cfg.imgsz, batch=max(1, cfg.batch)), source="qat",
+                 weight_bits=cfg.weight_bits)
         model.quant["calib"] = calib.describe()
         return model
 
