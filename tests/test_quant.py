@@ -209,6 +209,22 @@ def test_the_x86_cpu_forms_put_weights_on_7_bits(weights, calib_list, int8_bundl
                       and i.dims) == most, form
 
 
+def test_a_qat_model_on_8_bit_weights_for_openvino_is_warned_about(weights, calib_list, caplog):
+    import logging
+
+    from rtdetr_edge.export import ExportConfig
+    from rtdetr_edge.export.int8 import prepare_model
+
+    for bits, warned in ((8, True), (7, False)):
+        model = _quantized(weights, calib_list, weight_bits=bits)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="rtdetr_edge"):
+            for fmt, form in (("openvino", None), ("onnx", "s8s8"), ("tflite", None)):
+                assert prepare_model(model, ExportConfig(format=fmt, precision="int8", int8_form=form)) is model
+        assert ("--weight-bits 7" in caplog.text) == warned, (bits, caplog.text)
+        assert caplog.text.count("--weight-bits 7") == int(warned)  # OpenVINO only: TensorRT and TFLite keep 8
+
+
 def test_u8s8_has_uint8_activations_and_symmetric_int8_weights(int8_bundles):
     from rtdetr_edge.bundle import golden_inputs, load_golden
     from rtdetr_edge.compare import compare_raw
