@@ -43,8 +43,11 @@ class OpenVinoRuntime(Runtime):
         self.hint = hint
         effective = self.compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type: f32, f16, bf16
         floats = effective.get_type_name() if hasattr(effective, "get_type_name") else str(effective)
-        # an INT8 IR runs its quantized layers in int8 and the rest at the float hint: say both
-        self.effective_precision = f"int8+{floats}" if self.precision == "int8" else floats
+        # an INT8 IR runs its quantized layers in int8 and the rest at the float hint: say both (a bare IR
+        # without a manifest is INT8 when its graph has FakeQuantize, what Q/DQ pairs become in OpenVINO)
+        quantized = self.precision == "int8" or (
+            not self.manifest and any(op.get_type_name() == "FakeQuantize" for op in model.get_ops()))
+        self.effective_precision = f"int8+{floats}" if quantized else floats
         names = [i.get_any_name() for i in self.compiled.inputs]
         self.raw = INPUT_SIZES not in names
         if self.imgsz is None:
