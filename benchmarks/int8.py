@@ -61,12 +61,12 @@ def main():
     from rtdetr_edge.benchmark import benchmark
     from rtdetr_edge.export import export
     from rtdetr_edge.parity import artifact_name, parity, write_report
-    from rtdetr_edge.sysinfo import cpu_info
+    from rtdetr_edge.sysinfo import cpu_info, cpu_line
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cpu = cpu_info()
-    print(f"CPU: {cpu['model']}, {cpu['cores']} cores, {', '.join(cpu['features'])}")
+    print(cpu_line(cpu))
     result = {"cpu": cpu, "fp32": args.fp32, "qat": args.qat, "calib": args.calib}
 
     def bundle(name, weights, fmt, precision="fp32", form=None, imgsz=None, calib=None):

@@ -36,10 +36,10 @@ def main():
     from rtdetr_edge.benchmark import benchmark
     from rtdetr_edge.export import export
     from rtdetr_edge.parity import parity
-    from rtdetr_edge.sysinfo import cpu_info
+    from rtdetr_edge.sysinfo import cpu_info, cpu_line
 
     cpu = cpu_info()
-    print(f"CPU: {cpu['model']}, {cpu['cores']} cores, {', '.join(cpu['features'])}", flush=True)
+    print(cpu_line(cpu), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     real = int8.tflite_float_ops

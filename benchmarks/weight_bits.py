@@ -55,10 +55,10 @@ def main():
     from rtdetr_edge.export.openvino import export_openvino
     from rtdetr_edge.parity import _dataset
     from rtdetr_edge.runtime.base import load_runtime
-    from rtdetr_edge.sysinfo import cpu_info
+    from rtdetr_edge.sysinfo import cpu_info, cpu_line
 
     cpu = cpu_info()
-    print(f"CPU: {cpu['model']}, {cpu['cores']} cores, {', '.join(cpu['features'])}", flush=True)
+    print(cpu_line(cpu), flush=True)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     src = Path(args.bundle) / "model.onnx"

@@ -37,3 +37,8 @@ def cpu_info() -> dict:
     flags = cpu_flags()
     return {"model": cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(),
             "features": [name for flag, name in FEATURES.items() if flag in flags]}
+
+
+def cpu_line(cpu: dict) -> str:
+    """The line a benchmark prints first: model, cores, features (compare ratios, not times, across CPUs)."""
+    return f"CPU: {cpu['model']}, {cpu['cores']} cores, {', '.join(cpu['features'])}"
