@@ -262,7 +262,7 @@ def parity(model: list[Path] = typer.Option(..., help="bundle folder (repeat for
 @user_errors
 def train(data: Optional[Path] = typer.Option(None, help="COCO folder: annotations/instances_{train,val}*.json + "
                                                           "{train,val}*/ images"),
-          model: str = typer.Option("rtdetrv2_r18vd", help="variant (see `rtdetr-edge models`)"),
+          model: Optional[str] = typer.Option(None, help="variant (`rtdetr-edge models`); default: --weights' own"),
           weights: Optional[Path] = typer.Option(None, help="start from this checkpoint (ours or the authors')"),
           epochs: int = typer.Option(72, help="epochs"),
           batch: int = typer.Option(8, help="images per batch (per process under torchrun)"),

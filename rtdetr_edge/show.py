@@ -24,7 +24,7 @@ def models(console, size):
         params, gflops = model_stats(name, size)
         layers = f"{v.dec_layers} (eval {(v.eval_idx % v.dec_layers) + 1})"
         table.add_row(name, f"RT-DETRv2-{v.alias}", f"{params / 1e6:.1f}", f"{gflops:.1f}", layers,
-                      f"{v.published_ap:.1f}")
+                      f"{v.published_ap:.1f}" if v.released else "- (ours)")
     console.print(table)
     console.print("GFLOPs = 2 x multiply-accumulates of the deploy form (RepVGG fused), counted with "
                   "torch.utils.flop_counter; published AP is the authors' COCO val2017 number at 640.")

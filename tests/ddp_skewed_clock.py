@@ -13,7 +13,7 @@ from rtdetr_edge.train import trainer as trainer_module
 from rtdetr_edge.train.trainer import TrainConfig, Trainer
 
 data, out = sys.argv[1], sys.argv[2]
-cfg = TrainConfig(data=data, epochs=1, batch=2, imgsz=96, out=out, workers=0, warmup_iters=2, time_limit_min=30)
+cfg = TrainConfig(data=data, model="rtdetrv2_r18vd_narrow", epochs=1, batch=2, imgsz=96, out=out, workers=0, warmup_iters=2, time_limit_min=30)
 trainer = Trainer(cfg)
 if dist.get_rank() == 1:
     calls = itertools.count()

@@ -1,5 +1,5 @@
 """Export to ONNX, OpenVINO and TFLite; bundles; runtimes; parity (random weights already show numerical
-parity). Tiny sizes: r18vd at 96-128 px."""
+parity). Tiny sizes: the narrow r18vd at 96-128 px."""
 
 import json
 

@@ -343,6 +343,7 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(weights, tmp_p
     and best.pt is still the last good one."""
     from dataclasses import replace as dc_replace
 
+    from conftest import TEST_VARIANT
     from rtdetr_edge.data.synth import generate
     from rtdetr_edge.train.trainer import TrainConfig, Trainer
 
@@ -351,6 +352,7 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(weights, tmp_p
     cfg = TrainConfig(data=str(data), weights=str(weights), epochs=1, batch=2, imgsz=(128, 128), out=str(out),
                       lr=1e-5, warmup_iters=1, workers=0, strong_aug=False)
     trainer = Trainer(cfg)
+    assert trainer.model.variant == TEST_VARIANT  # no --model: the variant of --weights
     trainer.fit()
     good = (out / "best.pt").read_bytes()
     trainer.cfg = dc_replace(cfg, epochs=2)
@@ -385,10 +387,11 @@ def test_parity_against_another_model_is_a_fail_row(bundles, tmp_path):
     import torch
     from hf_reference import randomize_
 
+    from conftest import TEST_VARIANT
     from rtdetr_edge import build_model, save_checkpoint
 
     torch.manual_seed(3)
-    save_checkpoint(randomize_(build_model("rtdetrv2_r18vd", num_classes=7, imgsz=128,
+    save_checkpoint(randomize_(build_model(TEST_VARIANT, num_classes=7, imgsz=128,
                                            class_names=list("abcdefg"))), tmp_path / "w7.pt")
     r = run_cli("parity", "--model", bundles["onnx"], "--weights", tmp_path / "w7.pt", "--report", tmp_path / "rep")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr

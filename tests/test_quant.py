@@ -28,11 +28,26 @@ def tiny_data(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def int8_bundles(weights, calib_list, tmp_path_factory):
-    """PTQ bundles of the shared 128-px checkpoint in each ONNX form and for OpenVINO."""
+def r18_weights(tmp_path_factory):
+    """A 6-class r18vd checkpoint at 128 px with perturbed weights: the INT8 parity tests hold random weights to
+    the product's INT8 tolerances, which the released width meets and the suite's narrow model (64 channels,
+    per-tensor ranges over fewer of them) does not always (raw box 0.125 against 0.1 seen)."""
+    from conftest import SHAPES
+    from hf_reference import randomize_
+    from rtdetr_edge import build_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("r18") / "w.pt"
+    save_checkpoint(randomize_(build_model("rtdetrv2_r18vd", num_classes=6, imgsz=128, class_names=SHAPES)), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def int8_bundles(r18_weights, calib_list, tmp_path_factory):
+    """PTQ bundles of an r18vd checkpoint at 128 px in each ONNX form and for OpenVINO."""
     from rtdetr_edge.export import export
 
-    root = tmp_path_factory.mktemp("int8")
+    weights, root = r18_weights, tmp_path_factory.mktemp("int8")
     return {form: export(weights, "onnx", precision="int8", calib=calib_list, int8_form=form, out=root / form)
             for form in ("s8s8", "u8s8")} | {
         "openvino": export(weights, "openvino", precision="int8", calib=calib_list, out=root / "ov")}
@@ -253,10 +268,10 @@ def test_u8s8_has_uint8_activations_and_symmetric_int8_weights(int8_bundles):
         assert diff["raw_score_mean"] < 2e-2 and diff["raw_box_mean"] < 2e-2, (backend, diff)
 
 
-def test_parity_names_the_int8_form_and_source(weights, int8_bundles, tmp_path):
+def test_parity_names_the_int8_form_and_source(r18_weights, int8_bundles, tmp_path):
     from rtdetr_edge.parity import artifact_name, parity
 
-    report = parity([int8_bundles["s8s8"], int8_bundles["u8s8"], int8_bundles["openvino"]], weights=weights)
+    report = parity([int8_bundles["s8s8"], int8_bundles["u8s8"], int8_bundles["openvino"]], weights=r18_weights)
     names = [artifact_name(a) for a in report["artifacts"]]
     assert names[0].startswith("onnx int8 s8s8 PTQ") and names[1].startswith("onnx int8 u8s8 PTQ")
     assert names[2].startswith("openvino int8 s8s8 PTQ")
@@ -284,9 +299,10 @@ def test_parity_names_the_int8_form_and_source(weights, int8_bundles, tmp_path):
             "raw_score_max", "raw_box_max", "topk_score_max", "queries_swapped"}
 
 
-def test_qat_checkpoint_exports_int8_and_fp32(weights, calib_list, tmp_path):
+def test_qat_checkpoint_exports_int8_and_fp32(r18_weights, calib_list, tmp_path):
     from rtdetr_edge.export import export
 
+    weights = r18_weights
     model = _quantized(weights, calib_list)
     model.quant["source"] = "qat"
     save_checkpoint(model, tmp_path / "qat.pt")

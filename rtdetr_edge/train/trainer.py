@@ -24,9 +24,9 @@ from ..data.coco import CocoDetection, resolve_coco_dir
 from ..data.transforms import eval_transforms, train_transforms
 from ..errors import UserError, check_number
 from ..fsutil import atomic_path, clean_stale
-from ..model.checkpoint import META_KEY, atomic_save, load_state_into, read_checkpoint
+from ..model.checkpoint import META_KEY, atomic_save, infer_variant, load_state_into, read_checkpoint
 from ..model.rtdetr import build_model
-from ..model.variants import parse_imgsz
+from ..model.variants import DEFAULT_VARIANT, parse_imgsz
 from .criterion import RTDETRCriterion
 from .ema import ModelEMA
 from .evaluate import METRICS, collate, evaluate
@@ -61,7 +61,7 @@ def sigchld_as_found():
 @dataclass
 class TrainConfig:
     data: str = None  # COCO folder (annotations/instances_{train,val}*.json + image folders)
-    model: str = "rtdetrv2_r18vd"
+    model: str = None  # the variant; default: that of --weights (of last.pt with resume), else DEFAULT_VARIANT
     weights: str = None  # start from (ours or the authors'); class tensors re-initialised if needed
     epochs: int = 72
     batch: int = 8
@@ -209,10 +209,17 @@ class Trainer:
     def build_model(self):
         """The model to train: built from the variant, started from --weights if given (QAT overrides this)."""
         cfg = self.cfg
+        state, meta = None, {}
+        if cfg.weights and not cfg.resume:
+            state, meta, _ = read_checkpoint(cfg.weights)
+        elif cfg.model is None and cfg.resume and (self.out / "last.pt").is_file():
+            _, meta, _ = read_checkpoint(self.out / "last.pt")
+        if cfg.model is None:  # the checkpoint's own variant: `train --weights r50.pth` fine-tunes an r50
+            cfg.model = (meta or {}).get("variant") or (infer_variant(state) if state is not None else
+                                                        DEFAULT_VARIANT)
         model = build_model(cfg.model, num_classes=self.train_set.num_classes, imgsz=cfg.imgsz,
                             class_names=self.train_set.class_names)
         if cfg.weights and not cfg.resume:
-            state, _, _ = read_checkpoint(cfg.weights)
             reinit = load_state_into(model, state, source=str(cfg.weights))
             if reinit and self.rank == 0:
                 log.warning("%s: re-initialised %d class-dependent tensors for %d classes", cfg.weights,
