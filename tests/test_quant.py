@@ -2,6 +2,7 @@
 INT8 forms (s8s8 Q/DQ, u8s8 for onnxruntime, OpenVINO, TFLite static), parity rows, and bad input."""
 
 import json
+import re
 
 import numpy as np
 import onnx
@@ -318,6 +319,42 @@ def test_qat_checkpoint_exports_int8_and_fp32(r18_weights, calib_list, tmp_path)
     # compared with the fake-quant model it came from, within INT8's tolerances
     assert a["ok"] and a["metrics"]["raw_score_max"] <= a["tolerances"]["raw_score_max"], (a["broken"], a["metrics"])
     assert a["metrics"]["top100_match"] is None or a["metrics"]["top100_match"] >= a["tolerances"]["top100_match_min"]
+
+
+def test_u8s8_of_a_qat_checkpoint_clips_each_layer_input_where_qat_learned(weights, calib_list, tmp_path):
+    """onnxruntime's u8s8 file of a QAT checkpoint: each quantized layer's input range ends at the QAT input
+    quantizer's amax (to within one uint8 step; a tensor feeding several layers takes the widest), not where
+    onnxruntime's calibration would put it; PTQ keeps the calibrated ranges."""
+    from onnx import numpy_helper
+
+    from rtdetr_edge.export import export
+
+    model = _quantized(weights, calib_list)
+    model.quant["source"] = "qat"
+    save_checkpoint(model, tmp_path / "qat.pt")
+    bundle = export(tmp_path / "qat.pt", "onnx", precision="int8", int8_form="u8s8", raw_twin=False,
+                    out=tmp_path / "b")
+    assert _facts(bundle)["converter"]["activation_ranges"].startswith("QAT's clip"), _facts(bundle)["converter"]
+    graph = onnx.load(str(bundle / "model.onnx")).graph
+    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    modules = dict(model.named_modules())
+    clipped = wider = found = 0
+    for layer in model.quant["layers"]:
+        prefix = "/model/" + re.sub(r"\.(?!\d)", "/", layer) + "/"  # the exporter's scope: res_layers.0/blocks.1/...
+        node = next((n for n in graph.node if n.name.startswith(prefix) and n.op_type in ("Conv", "MatMul", "Gemm")
+                     and producer.get(n.input[0]) is not None
+                     and producer[n.input[0]].op_type == "DequantizeLinear"), None)
+        if node is None:
+            continue
+        found += 1  # (some layers' nodes are named after other scopes: attention projections, RepVGG blocks)
+        dq = producer[node.input[0]]
+        scale, zero = float(consts[dq.input[1]]), int(consts[dq.input[2]])
+        top, amax = (255 - zero) * scale, float(modules[layer].input_quantizer.amax)
+        assert top >= amax - 1.01 * scale, (layer, top, amax, scale)
+        clipped += abs(top - amax) <= 1.01 * scale
+        wider += top > amax + 1.01 * scale
+    assert found >= 0.75 * len(model.quant["layers"]) and clipped >= 0.9 * found, (clipped, wider, found)
 
 
 @pytest.mark.slow

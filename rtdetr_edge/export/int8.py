@@ -15,8 +15,11 @@
   layer by its weights (equal, or equal up to a per-column scale where the converter folded a LayerNorm's
   gain into the layer after it) and the policy's float layers get ai-edge-quantizer's no-quantize config.
 
-For u8s8 and static the activation ranges are the runtime quantizer's own, so they differ from the
-fake-quant model's: parity measures what that costs.
+For a QAT checkpoint, u8s8 clips each quantized layer's input where QAT learned to (the input quantizer's
+amax, from the fake-quant export) and takes the lower end, and the layers' outputs (QAT has no range there),
+from onnxruntime's calibration: measured against the calibrated ranges and against QAT's full symmetric
+ranges, all three within noise (docs/u8s8_ranges.md). TFLite static and PTQ u8s8 use the runtime quantizer's
+own ranges: parity measures what that costs.
 """
 
 import logging
@@ -109,6 +112,40 @@ def quantized_nodes(graph) -> list:
             and dequantized(n.input[1])]
 
 
+def qat_input_ranges(qdq_path, float_path, lower_from_qat=False) -> dict:
+    """onnxruntime `TensorQuantOverrides` for the float graph at `float_path`: each quantized Conv/MatMul/Gemm's
+    activation input gets the upper end (and with `lower_from_qat`, the lower end) of the range of the
+    fake-quant export's input quantizer of the same node (amax = scale x 127, zero point 0). A tensor feeding
+    several layers takes the widest."""
+    import onnx
+    from onnx import numpy_helper
+
+    qdq = onnx.load(str(qdq_path)).graph
+    consts = {i.name: numpy_helper.to_array(i) for i in qdq.initializer}
+    for n in qdq.node:  # the exporter writes the quantizers' scales as Constant nodes
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    producer = {o: n for n in qdq.node for o in n.output}
+    amax_of_node = {}
+    for n in qdq.node:
+        dq = producer.get(n.input[0]) if n.op_type in ("Conv", "MatMul", "Gemm") else None
+        if dq is not None and dq.op_type == "DequantizeLinear" and dq.input[1] in consts \
+                and consts[dq.input[1]].size == 1:
+            amax_of_node[n.name] = float(consts[dq.input[1]].reshape(-1)[0]) * 127.0
+    graph = onnx.load(str(float_path)).graph
+    weights = {i.name for i in graph.initializer}
+    amax_of_tensor = {}
+    for n in graph.node:
+        if n.op_type not in ("Conv", "MatMul", "Gemm"):
+            continue
+        owner = next((q for q in amax_of_node if n.name == q or n.name.startswith(q + "/")), None)
+        if owner is not None:
+            tensor = n.input[0] if n.input[0] not in weights else n.input[1]
+            amax_of_tensor[tensor] = max(amax_of_node[owner], amax_of_tensor.get(tensor, 0.0))
+    return {t: [{"rmax": np.float32(a), **({"rmin": np.float32(-a)} if lower_from_qat else {})}]
+            for t, a in amax_of_tensor.items()}
+
+
 def write(module, model, path, example_inputs, cfg, raw=False, fp32_file=None) -> dict:
     """Write the INT8 artifact of `module` (DeployModel or RawOutputs around the quantized `model`);
     `fp32_file` (TFLite): the float network's .tflite already converted."""
@@ -189,6 +226,8 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
             log.warning("u8s8: %d of the %d layers the policy quantizes are gone after onnxruntime's "
                         "pre-processing (folded into constants), e.g. %s: they run in float", len(lost),
                         len(layers), lost[0])
+        qat = model.quant.get("source") == "qat"
+        overrides = qat_input_ranges(qdq, pre) if qat else {}
         root = logging.getLogger()
         level, root.level = root.level, logging.WARNING  # its per-node INFO lines
         try:
@@ -196,13 +235,17 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
                             op_types_to_quantize=["Conv", "MatMul", "Gemm"], nodes_to_quantize=chosen,
                             calibrate_method=CalibrationMethod.MinMax,
-                            reduce_range=WEIGHT_BITS_OF_FORM[("onnx", "u8s8")] == 7)
+                            reduce_range=WEIGHT_BITS_OF_FORM[("onnx", "u8s8")] == 7,
+                            extra_options={"TensorQuantOverrides": overrides} if overrides else None)
         finally:
             root.level = level
     out = onnx.load(str(path))
     onnx.checker.check_model(out, full_check=True)
     facts.update(qdq=qdq_facts(out), nodes_quantized=len(chosen), policy_layers_folded_away=len(lost),
                  calibration=calib_facts, weight_bits=WEIGHT_BITS_OF_FORM[("onnx", "u8s8")],
+                 activation_ranges=(f"QAT's clip (the upper end) on {len(overrides)} layer inputs; their lower "
+                                    "ends and the layers' outputs calibrated (MinMax)") if qat else
+                 "calibrated (MinMax)",
                  quantizer=f"onnxruntime.quantization {onnxruntime.__version__} quantize_static (QDQ, U8S8, "
                            "per-channel weights on 7 bits (reduce_range), MinMax) on the model's weights")
     return facts
