@@ -33,9 +33,8 @@ def main():
     args = ap.parse_args()
 
     import rtdetr_edge.export.int8 as int8
-    from rtdetr_edge.benchmark import benchmark
+    from compare_files import accuracy_and_speed
     from rtdetr_edge.export import export
-    from rtdetr_edge.parity import parity
     from rtdetr_edge.sysinfo import cpu_info, cpu_line
 
     cpu = cpu_info()
@@ -57,18 +56,12 @@ def main():
                 export(args.qat, "tflite", precision="int8", calib=args.calib, out=path, force=True)
             print(f"exported {name} in {time.time() - t0:.0f} s", flush=True)
         bundles[name] = path
-    report = parity(list(bundles.values()), weights=args.fp32, data=args.data)
-    speed = benchmark([str(p) for p in bundles.values()], runs=args.runs, warmup=3)
-    by = {e["model"]: e for e in speed["models"]}
+    measured = accuracy_and_speed(bundles, args.fp32, args.data, args.runs)
     rows = []
-    for (name, path), a in zip(bundles.items(), report["artifacts"]):
-        m = a["metrics"]
+    for name, path in bundles.items():
         facts = json.loads((path / "manifest.json").read_text())["converter"]["policy_in_file"]
-        lo, hi = m["ap_drop_interval"]["lo"], m["ap_drop_interval"]["hi"]
-        rows.append({"form": name, "int8_ops": facts["int8_ops"], "float_ops": facts["float_ops"], "AP": m["AP"],
-                     "torch_AP": m["torch_AP"], "ap_drop_points": 100 * m["ap_drop"],
-                     "interval_points": [100 * lo, 100 * hi], "p50_ms": by[str(path)]["p50_ms"],
-                     "gate": a.get("ap_gate", {}).get("status")})
+        row = {k: v for k, v in measured[name].items() if k != "top100_match"}
+        rows.append({"form": name, "int8_ops": facts["int8_ops"], "float_ops": facts["float_ops"], **row})
     from rtdetr_edge.parity import _dataset
 
     images = len(_dataset(args.data, None))

@@ -384,6 +384,42 @@ def test_tflite_static_int8(tflite_bundles):
         assert _weight_types(path) == {"INT8": said["int8_ops"], "FLOAT32": said["float_ops"]}, kind
 
 
+def test_tflite_static_int8_of_a_qat_checkpoint_clips_where_qat_learned(weights, calib_list, tflite_bundles, tmp_path):
+    """TFLite static INT8 of a QAT checkpoint (quantized from the suite's FP32 .tflite of the same weights):
+    each INT8 layer whose input is the layer's input as QAT saw it (not one with a LayerNorm gain folded in)
+    tops its range at the QAT input quantizer's amax, to within one int8 step."""
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as fu
+
+    from rtdetr_edge.export import ExportConfig
+    from rtdetr_edge.export.int8 import _tflite_static, tflite_float_ops
+
+    model = _quantized(weights, calib_list)
+    model.quant["source"] = "qat"
+    fp32 = tflite_bundles["fp32"] / "model.tflite"
+    facts = _tflite_static(None, model, tmp_path / "m.tflite", None,
+                           ExportConfig(format="tflite", precision="int8", calib=calib_list), raw=False, fp32_file=fp32)
+    assert facts["activation_ranges"].startswith("QAT's clip"), facts["activation_ranges"]
+    inputs = tflite_float_ops(fp32, model)["inputs"]
+    assert len(inputs) >= 0.8 * facts["policy_in_file"]["int8_ops"], (len(inputs), facts["policy_in_file"])
+    fb = fu.read_model(tmp_path / "m.tflite")
+    sg = fb.subgraphs[0]
+    index = {t.name.decode(): i for i, t in enumerate(sg.tensors)}
+    from ai_edge_litert.schema_py_generated import BuiltinOperator
+
+    quantize_op = BuiltinOperator.QUANTIZE
+    quantized_as = {op.inputs[0]: op.outputs[0] for op in sg.operators  # a float tensor's int8 copy
+                    if fb.operatorCodes[op.opcodeIndex].builtinCode == quantize_op}
+    modules = dict(model.named_modules())
+    clipped = 0
+    for name, layer in inputs:
+        q = sg.tensors[quantized_as.get(index[name], index[name])].quantization
+        scale, zero = float(q.scale[0]), int(q.zeroPoint[0])
+        top, amax = (127 - zero) * scale, float(modules[layer].input_quantizer.amax)
+        assert top >= amax - 1.01 * scale, (layer, top, amax, scale)
+        clipped += abs(top - amax) <= 1.01 * scale
+    assert clipped >= 0.9 * len(inputs), (clipped, len(inputs))
+
+
 def _weight_types(path) -> dict:
     """How many CONV_2D/DEPTHWISE_CONV_2D/FULLY_CONNECTED ops of a .tflite have int8 or float32 weights."""
     from collections import Counter

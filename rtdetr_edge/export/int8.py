@@ -15,11 +15,11 @@
   layer by its weights (equal, or equal up to a per-column scale where the converter folded a LayerNorm's
   gain into the layer after it) and the policy's float layers get ai-edge-quantizer's no-quantize config.
 
-For a QAT checkpoint, u8s8 clips each quantized layer's input where QAT learned to (the input quantizer's
-amax, from the fake-quant export) and takes the lower end, and the layers' outputs (QAT has no range there),
-from onnxruntime's calibration: measured against the calibrated ranges and against QAT's full symmetric
-ranges, all three within noise (docs/u8s8_ranges.md). TFLite static and PTQ u8s8 use the runtime quantizer's
-own ranges: parity measures what that costs.
+For a QAT checkpoint, u8s8 and static clip each quantized layer's input where QAT learned to (the input
+quantizer's amax: onnxruntime's TensorQuantOverrides, edited ai-edge-quantizer statistics) and take the lower
+end, and every other range (the layers' outputs: QAT has none there), from calibration. Measured against the
+calibrated ranges (and, for u8s8, QAT's full symmetric ones): within noise, the clipped files closest to the
+model (docs/qat_ranges_onnx.md, docs/qat_ranges_tflite.md). PTQ keeps the calibrated ranges.
 """
 
 import logging
@@ -280,11 +280,29 @@ def _tflite_static(module, model, path, example_inputs, cfg, raw, fp32_file=None
             samples = [{k: (v.astype(np.int32) if v.dtype == np.int64 else v) for k, v in zip(keys, f)}
                        for f in feeds]
             result = qt.calibrate({signature: samples})
+            clipped = qat_clip(result, floats["inputs"], model) if model.quant.get("source") == "qat" else 0
             qt.quantize(result).export_model(str(path), overwrite=True)
     facts.update(calibration=calib_facts, quantizer="ai-edge-quantizer static INT8 (" + ", ".join(TFLITE_OPS)
                  + "; float input and output) on the model's weights",
-                 policy_in_file={k: v for k, v in floats.items() if k != "scopes"})
+                 policy_in_file={k: v for k, v in floats.items() if k not in ("scopes", "inputs")},
+                 activation_ranges=(f"QAT's clip (the upper end) on {clipped} layer inputs; their lower ends and "
+                                    "the other tensors calibrated (min/max)") if clipped else "calibrated (min/max)")
     return facts
+
+
+def qat_clip(stats, inputs, model) -> int:
+    """Set the calibrated maximum of each (input tensor, layer) in ai-edge-quantizer's statistics `stats` to the
+    QAT input quantizer's amax (the lower end stays calibrated, as for u8s8). Returns how many were set."""
+    modules = dict(model.named_modules())
+    done = set()
+    for tensor, layer in inputs:
+        q = getattr(modules[layer], "input_quantizer", None)
+        if tensor not in stats or q is None or getattr(q, "amax", None) is None or q.amax.numel() != 1:
+            continue
+        amax = float(q.amax) if tensor not in done else max(float(q.amax), float(np.max(stats[tensor]["max"])))
+        stats[tensor]["max"] = np.full_like(np.asarray(stats[tensor]["max"]), amax)
+        done.add(tensor)
+    return len(done)
 
 
 def tflite_float_ops(path, model) -> dict:
@@ -292,7 +310,9 @@ def tflite_float_ops(path, model) -> dict:
     policy keeps float, as (op name, ai-edge-quantizer scope) pairs, with counts. Each op is mapped to its layer
     by its weight tensor: equal to the layer's weight (OHWI for convolutions), or equal up to a scale per
     input column (the converter folds a LayerNorm's gain into the layer that follows it). An op that maps to
-    no layer, or to two, is counted as unmapped and quantized as before."""
+    no layer, or to two, is counted as unmapped and quantized as before. `inputs`: (input tensor, layer) of the
+    INT8 ops whose weights equal their layer's up to float rounding (their input is the layer's input, as QAT
+    saw it)."""
     from ai_edge_quantizer.utils import tfl_flatbuffer_utils as fu
 
     from ..quant.policy import quantizable_layers
@@ -309,7 +329,7 @@ def tflite_float_ops(path, model) -> dict:
     codes = {fu.TFL_OP_NAME_TO_CODE[op]: op for op in TFLITE_OPS}
     fb = fu.read_model(Path(path))
     sg = fb.subgraphs[0]
-    scopes, counts = [], {"int8_ops": 0, "float_ops": 0, "unmapped_ops": 0}
+    scopes, inputs, counts = [], [], {"int8_ops": 0, "float_ops": 0, "unmapped_ops": 0}
     for op in sg.operators:
         kind = codes.get(fb.operatorCodes[op.opcodeIndex].builtinCode)
         if kind is None:
@@ -324,20 +344,33 @@ def tflite_float_ops(path, model) -> dict:
             continue
         if names[0] in quantized:
             counts["int8_ops"] += 1
+            if _column_scales(data, weights[names[0]], tol=1e-3) is not None:  # no gain folded in (BatchNorm
+                inputs.append((sg.tensors[op.inputs[0]].name.decode(), names[0]))  # folded: rounding only)
         else:
             counts["float_ops"] += 1
             scopes.append((kind, fu.get_op_scope(op, sg.tensors)))
     if counts["unmapped_ops"]:
         log.warning("tflite static INT8: %d weighted ops match no layer of the model by their weights: they are "
                     "quantized whatever the policy says", counts["unmapped_ops"])
-    return {**counts, "scopes": scopes}
+    return {**counts, "scopes": scopes, "inputs": inputs}
+
+
+def _fit_columns(a, b):
+    """The scale per input column (axis 1 of the 2-D views) that best maps b onto a, and the views."""
+    a2, b2 = a.reshape(a.shape[0], -1).astype(np.float64), b.reshape(b.shape[0], -1).astype(np.float64)
+    return (a2 * b2).sum(0) / np.maximum((b2 * b2).sum(0), 1e-30), a2, b2
 
 
 def _column_scaled(a, b, tol=1e-4) -> bool:
-    """a == b * s for one scale s per input column (axis 1 of the 2-D view), within a relative `tol`."""
-    a2, b2 = a.reshape(a.shape[0], -1).astype(np.float64), b.reshape(b.shape[0], -1).astype(np.float64)
-    scale = (a2 * b2).sum(0) / np.maximum((b2 * b2).sum(0), 1e-30)
+    """a == b * s for one scale s per input column, within a relative `tol`."""
+    scale, a2, b2 = _fit_columns(a, b)
     return bool(np.linalg.norm(a2 - b2 * scale) <= tol * max(np.linalg.norm(a2), 1e-30))
+
+
+def _column_scales(a, b, tol):
+    """None unless every column's scale is 1 within `tol` (no gain folded in: float rounding only)."""
+    scale, _, b2 = _fit_columns(a, b)
+    return scale if np.all(((b2 * b2).sum(0) == 0) | (np.abs(scale - 1) <= tol)) else None
 
 
 def _tflite_input_names(path, signature) -> list:
