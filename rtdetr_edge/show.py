@@ -23,8 +23,8 @@ def models(console, size):
     for name, v in VARIANTS.items():
         params, gflops = model_stats(name, size)
         layers = f"{v.dec_layers} (eval {(v.eval_idx % v.dec_layers) + 1})"
-        table.add_row(name, f"RT-DETRv2-{v.alias}", f"{params / 1e6:.1f}", f"{gflops:.1f}", layers,
-                      f"{v.published_ap:.1f}" if v.released else "- (ours)")
+        table.add_row(name, f"RT-DETRv2-{v.alias}" if v.released else f"{v.alias} (ours)", f"{params / 1e6:.1f}",
+                      f"{gflops:.1f}", layers, f"{v.published_ap:.1f}" if v.released else "-")
     console.print(table)
     console.print("GFLOPs = 2 x multiply-accumulates of the deploy form (RepVGG fused), counted with "
                   "torch.utils.flop_counter; published AP is the authors' COCO val2017 number at 640.")

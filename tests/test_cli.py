@@ -21,6 +21,8 @@ def test_models_lists_every_variant_with_counts():
                                    ("rtdetrv2_r50vd_m", "RT-DETRv2-M", "36.6"), ("rtdetrv2_r50vd", "RT-DETRv2-L", "42.9"),
                                    ("rtdetrv2_r101vd", "RT-DETRv2-X", "76.6")]:
         assert alias in rows[variant] and params in rows[variant], variant
+    narrow = rows["rtdetrv2_r18vd_narrow"]  # ours, not the authors': said so, no published AP
+    assert "(ours)" in narrow and narrow.split("│")[-2].strip() == "-", narrow
 
 
 def _commands():

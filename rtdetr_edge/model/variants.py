@@ -38,7 +38,7 @@ VARIANTS = {v.name: v for v in [
             freeze_norm=True, freeze_at=0, published_ap=54.3),
     # ours: the r18vd backbone with a 64-wide encoder and decoder (8 heads of 8), one CSP block per fusion and
     # one decoder layer: every part of the architecture, a third of r18vd's graph (ONNX nodes 333 vs 533)
-    Variant("rtdetrv2_r18vd_narrow", "S-narrow", 18, (128, 256, 512), enc_hidden_dim=64, enc_dim_feedforward=256,
+    Variant("rtdetrv2_r18vd_narrow", "narrow r18vd", 18, (128, 256, 512), enc_hidden_dim=64, enc_dim_feedforward=256,
             expansion=0.5, depth_mult=0.34, dec_layers=1, hidden_dim=64, released=False,
             notes="not released by the authors: quick experiments on small images and the test suite"),
 ]}
