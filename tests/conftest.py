@@ -19,6 +19,17 @@ SHAPES = ["circle", "square", "triangle", "star", "hexagon", "cross"]
 TEST_VARIANT = "rtdetrv2_r18vd_narrow"
 
 
+def random_checkpoint(path, variant=TEST_VARIANT, seed=0, class_names=SHAPES):
+    """A checkpoint of `variant` at 128 px with perturbed weights (torch seeded with `seed` first)."""
+    from hf_reference import randomize_
+    from rtdetr_edge import build_model, save_checkpoint
+
+    torch.manual_seed(seed)
+    model = build_model(variant, num_classes=len(class_names), imgsz=128, class_names=list(class_names))
+    save_checkpoint(randomize_(model), path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def r18_small():
     """An r18vd at 128 px with perturbed weights (shared, read-only): the released variant, for the tests
@@ -51,16 +62,7 @@ def shared(tmp_path_factory, name, build):
 def weights(tmp_path_factory):
     """A 6-class checkpoint of the suite's narrow r18vd at 128 px with perturbed weights (random weights already
     show parity)."""
-    def build(folder):
-        from hf_reference import randomize_
-        from rtdetr_edge import build_model, save_checkpoint
-
-        torch.manual_seed(0)
-        model = randomize_(build_model(TEST_VARIANT, num_classes=6, imgsz=128, class_names=SHAPES))
-        save_checkpoint(model, folder / "w.pt")
-        return folder / "w.pt"
-
-    return shared(tmp_path_factory, "weights", build)
+    return shared(tmp_path_factory, "weights", lambda folder: random_checkpoint(folder / "w.pt"))
 
 
 @pytest.fixture(scope="session")

@@ -384,15 +384,9 @@ def test_coco_evaluation_refuses_non_finite_outputs():
 def test_parity_against_another_model_is_a_fail_row(bundles, tmp_path):
     """A checkpoint of another model (7 classes against the bundle's 6): a FAIL row naming the shapes, exit 1,
     not a ValueError from the comparison."""
-    import torch
-    from hf_reference import randomize_
+    from conftest import random_checkpoint
 
-    from conftest import TEST_VARIANT
-    from rtdetr_edge import build_model, save_checkpoint
-
-    torch.manual_seed(3)
-    save_checkpoint(randomize_(build_model(TEST_VARIANT, num_classes=7, imgsz=128,
-                                           class_names=list("abcdefg"))), tmp_path / "w7.pt")
+    random_checkpoint(tmp_path / "w7.pt", seed=3, class_names=list("abcdefg"))
     r = run_cli("parity", "--model", bundles["onnx"], "--weights", tmp_path / "w7.pt", "--report", tmp_path / "rep")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
     report = json.loads((tmp_path / "rep" / "parity.json").read_text())

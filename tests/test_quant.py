@@ -33,14 +33,9 @@ def r18_weights(tmp_path_factory):
     """A 6-class r18vd checkpoint at 128 px with perturbed weights: the INT8 parity tests hold random weights to
     the product's INT8 tolerances, which the released width meets and the suite's narrow model (64 channels,
     per-tensor ranges over fewer of them) does not always (raw box 0.125 against 0.1 seen)."""
-    from conftest import SHAPES
-    from hf_reference import randomize_
-    from rtdetr_edge import build_model
+    from conftest import random_checkpoint
 
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("r18") / "w.pt"
-    save_checkpoint(randomize_(build_model("rtdetrv2_r18vd", num_classes=6, imgsz=128, class_names=SHAPES)), path)
-    return path
+    return random_checkpoint(tmp_path_factory.mktemp("r18") / "w.pt", "rtdetrv2_r18vd")
 
 
 @pytest.fixture(scope="module")

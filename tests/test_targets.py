@@ -305,18 +305,11 @@ def test_overrides_are_said_and_the_simplifier_is_a_choice(weights, tmp_path):
 @pytest.fixture(scope="session")
 def other_model_onnx(tmp_path_factory):
     """An ONNX bundle of another model (different weights, same size and classes)."""
-    import torch
-    from hf_reference import randomize_
-
-    from conftest import SHAPES, TEST_VARIANT
-    from rtdetr_edge import build_model, save_checkpoint
+    from conftest import random_checkpoint
     from rtdetr_edge.export import export
 
-    torch.manual_seed(1)
-    model = randomize_(build_model(TEST_VARIANT, num_classes=6, imgsz=128, class_names=SHAPES))
     root = tmp_path_factory.mktemp("other")
-    save_checkpoint(model, root / "w.pt")
-    return export(root / "w.pt", "onnx", out=root / "b")
+    return export(random_checkpoint(root / "w.pt", seed=1), "onnx", out=root / "b")
 
 
 def test_verify_fails_with_exit_1_on_a_swapped_artifact(bundles, other_model_onnx, tmp_path):

@@ -344,8 +344,8 @@ def tflite_float_ops(path, model) -> dict:
             continue
         if names[0] in quantized:
             counts["int8_ops"] += 1
-            if _column_scales(data, weights[names[0]], tol=1e-3) is not None:  # no gain folded in (BatchNorm
-                inputs.append((sg.tensors[op.inputs[0]].name.decode(), names[0]))  # folded: rounding only)
+            if _columns_unscaled(data, weights[names[0]], tol=1e-3):  # no gain folded in (BatchNorm folded:
+                inputs.append((sg.tensors[op.inputs[0]].name.decode(), names[0]))  # rounding only)
         else:
             counts["float_ops"] += 1
             scopes.append((kind, fu.get_op_scope(op, sg.tensors)))
@@ -367,10 +367,10 @@ def _column_scaled(a, b, tol=1e-4) -> bool:
     return bool(np.linalg.norm(a2 - b2 * scale) <= tol * max(np.linalg.norm(a2), 1e-30))
 
 
-def _column_scales(a, b, tol):
-    """None unless every column's scale is 1 within `tol` (no gain folded in: float rounding only)."""
+def _columns_unscaled(a, b, tol) -> bool:
+    """Every column's scale is 1 within `tol` (no gain folded in: float rounding only)."""
     scale, _, b2 = _fit_columns(a, b)
-    return scale if np.all(((b2 * b2).sum(0) == 0) | (np.abs(scale - 1) <= tol)) else None
+    return bool(np.all(((b2 * b2).sum(0) == 0) | (np.abs(scale - 1) <= tol)))
 
 
 def _tflite_input_names(path, signature) -> list:

@@ -21,6 +21,7 @@ import torch
 from ..errors import UserError
 from ..model.checkpoint import load_model, prepare_form, read_checkpoint
 from ..train.trainer import TrainConfig, Trainer
+from .fakequant import WEIGHT_BITS
 
 log = logging.getLogger("rtdetr_edge")
 
@@ -48,7 +49,7 @@ class QATConfig(TrainConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.weight_bits not in (7, 8):
+        if self.weight_bits not in WEIGHT_BITS:
             raise UserError(f"--weight-bits must be 7 or 8, got {self.weight_bits}")
 
 
