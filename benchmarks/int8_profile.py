@@ -113,6 +113,7 @@ def main():
     ap.add_argument("--calib", default="shapes-64")
     ap.add_argument("--policies", nargs="+", default=["default"], help="INT8 models per policy (default, all, a file)")
     ap.add_argument("--repo", default=None, help="the authors' rtdetrv2_pytorch folder: profile their export too")
+    ap.add_argument("--work", default=None, help="keep the exports here (default: a temporary folder)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "int8_profile"))
     args = ap.parse_args()
 
@@ -122,25 +123,30 @@ def main():
     from rtdetr_edge.sysinfo import cpu_info
 
     torch.set_num_threads(args.threads)
-    tmp = Path(tempfile.mkdtemp())
-    common = {"imgsz": args.imgsz}
-    bundles = {
-        "onnxruntime FP32": (export(args.weights, "onnx", out=tmp / "onnx", **common), "model.onnx"),
-        "OpenVINO f32": (export(args.weights, "openvino", out=tmp / "ov", **common), "model.xml"),
-    }
+    tmp = Path(args.work or tempfile.mkdtemp())
+
+    def bundle(name, fmt, **extra):  # named as benchmarks/speed_map.py names its exports: one --work serves both
+        path = tmp / f"{name}_{args.imgsz}"
+        if not (path / "manifest.json").is_file():
+            export(args.weights, fmt, imgsz=args.imgsz, out=path, force=True, **extra)
+        return path
+
+    bundles = {"onnxruntime FP32": (bundle("onnx_fp32", "onnx"), "model.onnx"),
+               "OpenVINO f32": (bundle("openvino_fp32", "openvino"), "model.xml")}
     for p in args.policies:
         int8 = {"precision": "int8", "calib": args.calib, "policy": p}
         tag, key = ("" if args.policies == ["default"] else f", policy {p}"), Path(p).stem
-        bundles[f"onnxruntime INT8 u8s8{tag}"] = (export(args.weights, "onnx", int8_form="u8s8", out=tmp / f"onnx8{key}",
-                                                         **common, **int8), "model.onnx")
+        bundles[f"onnxruntime INT8 u8s8{tag}"] = (bundle(f"onnx_u8s8_{key}", "onnx", int8_form="u8s8", **int8),
+                                                  "model.onnx")
         if p == args.policies[0]:  # the form onnxruntime does not run fast (docs/int8.md), for reference once
-            bundles[f"onnxruntime INT8 s8s8 (Q/DQ){tag}"] = (
-                export(args.weights, "onnx", int8_form="s8s8", out=tmp / f"onnx8s{key}", **common, **int8), "model.onnx")
-        bundles[f"OpenVINO INT8 s8s8{tag}"] = (export(args.weights, "openvino", out=tmp / f"ov8{key}", **common, **int8),
-                                              "model.xml")
+            bundles[f"onnxruntime INT8 s8s8 (Q/DQ){tag}"] = (bundle(f"onnx_s8s8_{key}", "onnx", int8_form="s8s8",
+                                                                   **int8), "model.onnx")
+        bundles[f"OpenVINO INT8 s8s8{tag}"] = (bundle(f"openvino_s8s8_{key}", "openvino", **int8), "model.xml")
     if args.repo:
         sys.path.insert(0, str(Path(__file__).parent))
-        theirs = authors_onnx(args.repo, args.weights, args.imgsz, tmp)
+        theirs = tmp / f"theirs_{args.imgsz}.onnx"
+        if not theirs.is_file():
+            authors_onnx(args.repo, args.weights, args.imgsz, tmp).rename(theirs)
         bundles = {"authors' export, onnxruntime FP32": (theirs.parent, theirs.name), **bundles}
     rng = np.random.default_rng(0)
     x = rng.random((1, 3, args.imgsz, args.imgsz), dtype=np.float32)
