@@ -60,14 +60,20 @@ def _quantized(weights, calib_list, policy="default", weight_bits=8):
 
 
 def test_qat_form_gives_the_same_numbers_and_round_trips(weights, tmp_path):
-    model = load_model(weights)
+    # in float64: in float32 the folded BatchNorm's rounding can swap two near-tied queries at the top-k boundary
+    # of a random-weight model (seen on an AVX-512 CPU: one box moved by 0.6), which says nothing about the
+    # form; in float64 the two forms agree to ~1e-15 and a wrong fold is still off by orders of magnitude
+    model = load_model(weights).double()
     x = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        before = model(x)
+        before = model(x.double())
         model.to_form("qat")
+        after = model(x.double())
+    assert torch.allclose(before["pred_logits"], after["pred_logits"], atol=1e-9)
+    assert torch.allclose(before["pred_boxes"], after["pred_boxes"], atol=1e-9)
+    model.float()
+    with torch.no_grad():
         after = model(x)
-    assert torch.allclose(before["pred_logits"], after["pred_logits"], atol=1e-4)
-    assert torch.allclose(before["pred_boxes"], after["pred_boxes"], atol=1e-5)
     keys = model.state_dict()
     assert not any(k.endswith("in_proj_weight") or ".norm.running_mean" in k for k in keys)
     assert any(k.endswith("self_attn.qk_proj.weight") for k in keys)
