@@ -152,7 +152,7 @@ def chart(result, path):
     ax.set_xlabel(f"p50 ms at {result['imgsz']} px, batch 1")
     ax.set_ylabel("AP drop vs equally trained FP32 (points; lower is better)")
     ax.set_title("INT8 speed/accuracy per runtime and policy")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="center right")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
