@@ -147,7 +147,8 @@ def chart(result, path):
                     marker=markers[policies.index(r["policy"]) % len(markers)], capsize=3, label=r["model"])
     for limit in sorted({RUNTIMES[k][2] for k in RUNTIMES}):
         ax.axhline(limit, color="gray", linestyle="--", linewidth=0.8)
-        ax.text(ax.get_xlim()[1], limit, f" {limit:.1f}-point limit", va="bottom", ha="right", fontsize=7)
+        x0, x1 = ax.get_xlim()
+        ax.text(x0 + 0.4 * (x1 - x0), limit, f"{limit:.1f}-point limit", va="bottom", ha="left", fontsize=7)
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_xlabel(f"p50 ms at {result['imgsz']} px, batch 1")
     ax.set_ylabel("AP drop vs equally trained FP32 (points; lower is better)")
