@@ -275,3 +275,31 @@ def test_benchmark_two_bundles_side_by_side(bundles, tmp_path):
     r = subprocess.run(CLI + ["benchmark", "--model", str(bundles["onnx"]), "--runs", "0"], capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 2 and "--runs must be >= 1" in r.stderr
+
+
+def test_benchmark_rounds_change_the_order_so_no_model_always_follows_the_same_one(monkeypatch):
+    """A fixed order let each model pay for the one before it (the same file measured 1.21x and 0.85x of another
+    in two orders); every round is shuffled (seeded), so each model follows several others."""
+    import numpy as np
+
+    import rtdetr_edge.runtime.base as base
+    from rtdetr_edge.benchmark import benchmark
+
+    calls = []
+
+    class Fake:
+        imgsz, backend, effective_precision, manifest = (8, 8), "fake", "fp32", None
+
+        def __init__(self, name):
+            self.name = name
+
+        def infer(self, x, sizes):
+            calls.append(self.name)
+            return np.zeros(1)
+
+    monkeypatch.setattr(base, "open_model", lambda path, threads=None: Fake(path))
+    names = ["a", "b", "c", "d"]
+    report = benchmark(names, runs=20, warmup=0)
+    assert [e["model"] for e in report["models"]] == names and all(len(e["times_ms"]) == 20 for e in report["models"])
+    before = {n: {p for p, c in zip(calls, calls[1:]) if c == n} for n in names}
+    assert all(len(before[n]) >= 2 for n in names), before
