@@ -109,7 +109,7 @@ def markdown(args, result) -> str:
              f"`python benchmarks/speed_map.py --imgsz {args.imgsz} --runs {args.runs} --policies "
              f"{' '.join(args.policies)}{' --repo ...' if args.repo else ''}` on {cpu.get('model')} "
              f"({', '.join(cpu.get('features', []))}), {result['date']}. Batch 1, the runtimes' default threads, "
-             f"every model timed round-robin in one process ({args.runs} runs after 3 warm-up runs). AP drops: "
+             f"every model timed round-robin in one process, each round in a new seeded order ({args.runs} runs after 3 warm-up runs). AP drops: "
              f"{Path(args.accuracy).name} (QAT of each policy against FP32 fine-tuned on the same schedule, paired "
              "95% intervals; the limits are the recipes').", "",
              "| model | ran | p50 ms | vs its runtime's FP32 | vs authors' ORT FP32 | AP drop [95% interval], points "
