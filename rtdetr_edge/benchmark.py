@@ -3,7 +3,7 @@
 Every model is loaded in one process and timed **round-robin** (run 1 of each, then run 2 of each, ...), so
 a change in machine load hits all of them alike; the speed-up against the first model is a ratio measured
 side by side. Each round runs the models in a new seeded order, so no model always follows the same one
-(a model run right after another pays for the threads that one leaves spinning). Timed: the runtime's inference on a preprocessed batch (what differs between artifacts), not
+(in a fixed order a model's time depended on its place: docs/int8.md). Timed: the runtime's inference on a preprocessed batch (what differs between artifacts), not
 image decoding. Reported per model: p50/p90/p99 latency, FPS (images per second at p50), the memory the
 process grew by while loading and warming it up, the precision the runtime really computed in, and the CPU's
 features that decide which kernels run. Device side: no PyTorch unless a checkpoint is given.
@@ -56,9 +56,9 @@ def benchmark(models, runs=30, warmup=3, threads=None, batch=1, progress=None) -
         entries.append({"model": str(path), "name": _name(path, runtime), "backend": runtime.backend,
                         "imgsz": [h, w], "ran": _ran(runtime), "memory_mb": round(_rss_mb() - before, 1),
                         "_runtime": runtime, "_x": x, "_sizes": sizes, "times_ms": []})
-    # each round in a new (seeded) order: a model timed right after another one pays for what that one leaves
-    # running -- measured: with 10 models in a fixed order, the same ONNX file was 1.21x faster than another in
-    # one order and 0.85x in the other (onnxruntime's threads keep spinning after a run)
+    # each round in a new (seeded) order: with 10 models in a fixed order, the same ONNX file measured 1.21x
+    # another in one order and 0.85x in the other (the cause was not isolated: with two models the order made
+    # no difference, with or without onnxruntime's thread spinning)
     rng = np.random.default_rng(0)
     for r in range(runs):
         for k in rng.permutation(len(entries)):
