@@ -119,17 +119,13 @@ def main():
 
     import torch
 
-    from rtdetr_edge.export import export
     from rtdetr_edge.sysinfo import cpu_info
 
     torch.set_num_threads(args.threads)
     tmp = Path(args.work or tempfile.mkdtemp())
 
-    def bundle(name, fmt, **extra):  # named as benchmarks/speed_map.py names its exports: one --work serves both
-        path = tmp / f"{name}_{args.imgsz}"
-        if not (path / "manifest.json").is_file():
-            export(args.weights, fmt, imgsz=args.imgsz, out=path, force=True, **extra)
-        return path
+    def bundle(name, fmt, **extra):
+        return cached_export(tmp, name, args.weights, fmt, args.imgsz, **extra)
 
     bundles = {"onnxruntime FP32": (bundle("onnx_fp32", "onnx"), "model.onnx"),
                "OpenVINO f32": (bundle("openvino_fp32", "openvino"), "model.xml")}
@@ -144,9 +140,7 @@ def main():
         bundles[f"OpenVINO INT8 s8s8{tag}"] = (bundle(f"openvino_s8s8_{key}", "openvino", **int8), "model.xml")
     if args.repo:
         sys.path.insert(0, str(Path(__file__).parent))
-        theirs = tmp / f"theirs_{args.imgsz}.onnx"
-        if not theirs.is_file():
-            authors_onnx(args.repo, args.weights, args.imgsz, tmp).rename(theirs)
+        theirs = cached_authors_onnx(args.repo, args.weights, args.imgsz, tmp)
         bundles = {"authors' export, onnxruntime FP32": (theirs.parent, theirs.name), **bundles}
     rng = np.random.default_rng(0)
     x = rng.random((1, 3, args.imgsz, args.imgsz), dtype=np.float32)
@@ -167,6 +161,27 @@ def main():
     out.with_suffix(".md").write_text(markdown(report, args))
     chart(report, out.with_suffix(".png"))
     print(out.with_suffix(".md").read_text())
+
+
+def cached_export(work, name, weights, fmt, imgsz, **extra) -> Path:
+    """WORK/NAME_IMGSZ, exported once (benchmarks/speed_map.py names its exports the same: one --work serves
+    both)."""
+    from rtdetr_edge.export import export
+
+    path = Path(work) / f"{name}_{imgsz}"
+    if not (path / "manifest.json").is_file():
+        t0 = time.time()
+        export(weights, fmt, imgsz=imgsz, out=path, force=True, **extra)
+        print(f"exported {path.name} in {time.time() - t0:.0f} s", flush=True)
+    return path
+
+
+def cached_authors_onnx(repo, weights, imgsz, work) -> Path:
+    """WORK/theirs_IMGSZ.onnx, the authors' export made once."""
+    theirs = Path(work) / f"theirs_{imgsz}.onnx"
+    if not theirs.is_file():
+        authors_onnx(repo, weights, imgsz, Path(work)).rename(theirs)
+    return theirs
 
 
 def authors_onnx(repo, weights, imgsz, tmp) -> Path:

@@ -50,7 +50,6 @@ def main():
     args = ap.parse_args()
 
     from rtdetr_edge.benchmark import benchmark
-    from rtdetr_edge.export import export
     from rtdetr_edge.sysinfo import cpu_info, cpu_line
 
     cpu = cpu_info()
@@ -59,22 +58,14 @@ def main():
     runtimes = [r.strip() for r in args.runtimes.split(",")]
     models = {}  # label -> (path, runtime, policy or None)
 
+    sys.path.insert(0, str(Path(__file__).parent))
+    from int8_profile import cached_authors_onnx, cached_export
+
     def bundle(name, fmt, **extra):
-        path = work / f"{name}_{args.imgsz}"
-        if not (path / "manifest.json").is_file():
-            t0 = time.time()
-            export(args.weights, fmt, imgsz=args.imgsz, out=path, force=True, **extra)
-            print(f"exported {path.name} in {time.time() - t0:.0f} s", flush=True)
-        return path
+        return cached_export(work, name, args.weights, fmt, args.imgsz, **extra)
 
     if args.repo:
-        sys.path.insert(0, str(Path(__file__).parent))
-        from int8_profile import authors_onnx
-
-        theirs = work / f"theirs_{args.imgsz}.onnx"
-        if not theirs.is_file():
-            authors_onnx(args.repo, args.weights, args.imgsz, work).rename(theirs)
-        models[AUTHORS] = (theirs, "onnxruntime", None)
+        models[AUTHORS] = (cached_authors_onnx(args.repo, args.weights, args.imgsz, work), "onnxruntime", None)
     for runtime in runtimes:
         fmt, form, _ = RUNTIMES[runtime]
         models[f"{runtime} FP32"] = (bundle(f"{fmt}_fp32", fmt), runtime, None)
