@@ -270,6 +270,46 @@ def test_u8s8_has_uint8_activations_and_symmetric_int8_weights(int8_bundles):
         assert diff["raw_score_mean"] < 2e-2 and diff["raw_box_mean"] < 2e-2, (backend, diff)
 
 
+def test_u8s8_runs_the_activations_between_convolutions_in_uint8(int8_bundles, tmp_path):
+    """The backbone's ReLUs are folded into the convolutions before them; its residual Adds and pools and the
+    CCFM's SiLUs, Resizes and Concats take and give uint8, and onnxruntime runs them as QLinear kernels; nothing
+    of the attention, sampling or heads is touched (docs/u8s8_activations.md)."""
+    import onnxruntime as ort
+
+    from rtdetr_edge.export.int8 import U8S8_ACTIVATION_OPS
+
+    bundle = int8_bundles["u8s8"]
+    graph = onnx.load(str(bundle / "model.onnx")).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    weights = {i.name for i in graph.initializer}
+
+    def uint8_in_and_out(n):
+        acts = [i for i in n.input if i and i not in weights and producer.get(i) is not None
+                and producer[i].op_type != "Constant"]
+        return (acts and all(producer[i].op_type == "DequantizeLinear" for i in acts)
+                and all(c.op_type == "QuantizeLinear" for o in n.output for c in consumers.get(o, [])))
+
+    ccfm = re.compile(r"^/model/encoder/((fpn_blocks|pan_blocks|lateral_convs|downsample_convs)\.|[^/]+$)")
+    assert not [n.name for n in graph.node if n.op_type == "Relu" and n.name.startswith("/model/backbone")]
+    for where, ops in ((lambda name: name.startswith("/model/backbone/"), ("Add", "MaxPool", "AveragePool")),
+                       (ccfm.match, ("Add", "Sigmoid", "Mul", "Concat", "Resize"))):
+        nodes = [n for n in graph.node if where(n.name) and n.op_type in ops]
+        assert nodes and all(uint8_in_and_out(n) for n in nodes), [n.name for n in nodes if not uint8_in_and_out(n)]
+    untouched = [n.name for n in graph.node if n.name.startswith(("/model/decoder", "/model/encoder/encoder."))
+                 and n.op_type in U8S8_ACTIVATION_OPS and uint8_in_and_out(n)]
+    assert not untouched, untouched
+    assert _facts(bundle)["converter"]["activations_quantized"] > 20
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(bundle / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    kernels = {n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node}
+    assert {"QLinearConv", "QLinearAdd", "QLinearSigmoid", "QLinearConcat"} <= kernels, sorted(kernels)
+
+
 def test_parity_names_the_int8_form_and_source(r18_weights, int8_bundles, tmp_path):
     from rtdetr_edge.parity import artifact_name, parity
 

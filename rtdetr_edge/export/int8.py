@@ -7,8 +7,11 @@
   (uint8 activations quantized at the outputs of Conv/MatMul/Gemm too). So this form is made by
   onnxruntime's quantizer (`quantize_static`, QDQ, uint8 activations, int8 per-channel weights, MinMax on
   the calibration list) from the float graph with the model's weights (the QAT-trained ones for a QAT
-  checkpoint), on exactly the layers the policy quantizes (`nodes_to_quantize`). A plain rewrite of the
-  s8s8 pairs to uint8/zero point 128 runs slower than FP32 (measured), so it is not offered.
+  checkpoint), on exactly the layers the policy quantizes (`nodes_to_quantize`), plus the weightless
+  operations between quantized convolutions (ReLU, residual Add, pools, SiLU, Resize, Concat: onnxruntime runs
+  them in uint8 instead of dequantizing each conv output and quantizing it again; measured in
+  docs/u8s8_activations.md). A plain rewrite of the s8s8 pairs to uint8/zero point 128 runs slower than FP32
+  (measured), so it is not offered.
 - `static` (TFLite): ai-edge-quantizer's static INT8 (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED; float
   input and output) on the FP32 .tflite with the model's weights, calibrated on the calibration list, on the
   layers the policy quantizes: the converter's op names are merged call scopes, so each op is mapped to its
@@ -41,6 +44,10 @@ FORM_OF_FORMAT = {"onnx": "s8s8", "openvino": "s8s8", "tflite": "static"}  # wit
 # TensorRT's s8s8 ONNX (GPUs) and TFLite (ARM's int8 dot products accumulate in int32) keep all 8
 WEIGHT_BITS_OF_FORM = {("openvino", "s8s8"): 7, ("onnx", "u8s8"): 7, ("onnx", "s8s8"): 8, ("tflite", "static"): 8}
 FORMS_OF_FORMAT = INT8_FORMS_OF_FORMAT
+# u8s8: the weightless operations onnxruntime runs in uint8 (QLinearAdd/Mul/Sigmoid/Concat/AveragePool, Relu
+# folded into the layer before it, MaxPool and Resize on uint8) when they sit between quantized convolutions
+U8S8_ACTIVATION_OPS = ("Relu", "Add", "Mul", "Sigmoid", "Concat", "MaxPool", "AveragePool", "Resize")
+U8S8_ACTIVATIONS = True  # False: the layers only (as before 2026-12-02; benchmarks/u8s8_activations.py)
 TFLITE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
@@ -110,6 +117,26 @@ def quantized_nodes(graph) -> list:
 
     return [n.name for n in graph.node if n.op_type in ("Conv", "MatMul", "Gemm") and len(n.input) > 1
             and dequantized(n.input[1])]
+
+
+def activations_between_convs(graph, convs) -> list:
+    """Names of the nodes of U8S8_ACTIVATION_OPS whose every non-constant input comes from a quantized
+    convolution (`convs`) or from a node already picked, in graph order: the ReLUs, residual Adds, pools, SiLUs
+    (Sigmoid, Mul), Resizes and Concats of the backbone and the CCFM, between two quantized convolutions.
+    Without them each conv output is dequantized for a float op and quantized again for the next conv
+    (docs/int8_profile.md). Attention, LayerNorm, sampling and heads are never reached: their Gemm/MatMul
+    inputs do not start a chain."""
+    constant = {i.name for i in graph.initializer} | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    producer = {o: n.name for n in graph.node for o in n.output}
+    inside, picked = set(convs), []
+    for n in graph.node:
+        if n.op_type not in U8S8_ACTIVATION_OPS:
+            continue
+        acts = [i for i in n.input if i and i not in constant]
+        if acts and all(producer.get(i) in inside for i in acts):
+            inside.add(n.name)
+            picked.append(n.name)
+    return picked
 
 
 def qat_input_ranges(qdq_path, float_path, lower_from_qat=False) -> dict:
@@ -226,6 +253,8 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
             log.warning("u8s8: %d of the %d layers the policy quantizes are gone after onnxruntime's "
                         "pre-processing (folded into constants), e.g. %s: they run in float", len(lost),
                         len(layers), lost[0])
+        convs = [n.name for n in graph.node if n.op_type == "Conv" and n.name in set(chosen)]
+        between = activations_between_convs(graph, convs) if U8S8_ACTIVATIONS else []
         qat = model.quant.get("source") == "qat"
         overrides = qat_input_ranges(qdq, pre) if qat else {}
         root = logging.getLogger()
@@ -233,7 +262,8 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
         try:
             quantize_static(str(pre), str(path), Reader(), quant_format=QuantFormat.QDQ,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                            op_types_to_quantize=["Conv", "MatMul", "Gemm"], nodes_to_quantize=chosen,
+                            op_types_to_quantize=["Conv", "MatMul", "Gemm", *U8S8_ACTIVATION_OPS],
+                            nodes_to_quantize=chosen + between,
                             calibrate_method=CalibrationMethod.MinMax,
                             reduce_range=WEIGHT_BITS_OF_FORM[("onnx", "u8s8")] == 7,
                             extra_options={"TensorQuantOverrides": overrides} if overrides else None)
@@ -241,7 +271,8 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
             root.level = level
     out = onnx.load(str(path))
     onnx.checker.check_model(out, full_check=True)
-    facts.update(qdq=qdq_facts(out), nodes_quantized=len(chosen), policy_layers_folded_away=len(lost),
+    facts.update(qdq=qdq_facts(out), nodes_quantized=len(chosen), activations_quantized=len(between),
+                 policy_layers_folded_away=len(lost),
                  calibration=calib_facts, weight_bits=WEIGHT_BITS_OF_FORM[("onnx", "u8s8")],
                  activation_ranges=(f"QAT's clip (the upper end) on {len(overrides)} layer inputs; their lower "
                                     "ends and the layers' outputs calibrated (MinMax)") if qat else
