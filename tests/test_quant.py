@@ -273,7 +273,7 @@ def test_u8s8_has_uint8_activations_and_symmetric_int8_weights(int8_bundles):
 def test_u8s8_runs_the_activations_between_convolutions_in_uint8(int8_bundles, tmp_path):
     """The backbone's ReLUs are folded into the convolutions before them; its residual Adds and pools and the
     CCFM's SiLUs, Resizes and Concats take and give uint8, and onnxruntime runs them as QLinear kernels; nothing
-    of the attention, sampling or heads is touched (docs/u8s8_activations.md)."""
+    of the attention, sampling or heads is touched (docs/int8_activations.md)."""
     import onnxruntime as ort
 
     from rtdetr_edge.export.int8 import U8S8_ACTIVATION_OPS
@@ -423,6 +423,11 @@ def test_tflite_static_int8(tflite_bundles):
     for kind in ("model", "raw"):
         path = bundle / ("raw" if kind == "raw" else "") / "model.tflite"
         assert _weight_types(path) == {"INT8": said["int8_ops"], "FLOAT32": said["float_ops"]}, kind
+        # the weightless ops between INT8 convolutions (residual ADDs, SiLUs, pools, paddings, concatenations)
+        # are int8 too, and no others: the decoder's box arithmetic and sampling stay float
+        between = _int8_weightless_ops(path)
+        assert sum(between.values()) == converter["activations_quantized"], (kind, between, converter)
+        assert between.get("ADD", 0) >= 4 and between.get("LOGISTIC", 0) >= 4 and between.get("MUL", 0) >= 4, between
 
 
 def test_tflite_static_int8_of_a_qat_checkpoint_clips_where_qat_learned(weights, calib_list, tflite_bundles, tmp_path):
@@ -459,6 +464,22 @@ def test_tflite_static_int8_of_a_qat_checkpoint_clips_where_qat_learned(weights,
         assert top >= amax - 1.01 * scale, (layer, top, amax, scale)
         clipped += abs(top - amax) <= 1.01 * scale
     assert clipped >= 0.9 * len(inputs), (clipped, len(inputs))
+
+
+def _int8_weightless_ops(path) -> dict:
+    """How many ops of each kind in export/int8.py's TFLITE_BETWEEN_OPS have an int8 output in a .tflite."""
+    from collections import Counter
+
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as fu
+
+    from rtdetr_edge.export.int8 import TFLITE_BETWEEN_OPS
+
+    fb = fu.read_model(path)
+    sg = fb.subgraphs[0]
+    kinds = {fu.TFL_OP_NAME_TO_CODE[k]: k for k in TFLITE_BETWEEN_OPS}
+    return dict(Counter(kinds[code] for op in sg.operators
+                        if (code := fb.operatorCodes[op.opcodeIndex].builtinCode) in kinds
+                        and fu.TENSOR_CODE_TO_TYPE[sg.tensors[op.outputs[0]].type] == "INT8"))
 
 
 def _weight_types(path) -> dict:

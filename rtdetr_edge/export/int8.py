@@ -10,7 +10,7 @@
   checkpoint), on exactly the layers the policy quantizes (`nodes_to_quantize`), plus the weightless
   operations between quantized convolutions (ReLU, residual Add, pools, SiLU, Resize, Concat: onnxruntime runs
   them in uint8 instead of dequantizing each conv output and quantizing it again; measured in
-  docs/u8s8_activations.md). A plain rewrite of the s8s8 pairs to uint8/zero point 128 runs slower than FP32
+  docs/int8_activations.md). A plain rewrite of the s8s8 pairs to uint8/zero point 128 runs slower than FP32
   (measured), so it is not offered.
 - `static` (TFLite): ai-edge-quantizer's static INT8 (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED; float
   input and output) on the FP32 .tflite with the model's weights, calibrated on the calibration list, on the
@@ -47,8 +47,13 @@ FORMS_OF_FORMAT = INT8_FORMS_OF_FORMAT
 # u8s8: the weightless operations onnxruntime runs in uint8 (QLinearAdd/Mul/Sigmoid/Concat/AveragePool, Relu
 # folded into the layer before it, MaxPool and Resize on uint8) when they sit between quantized convolutions
 U8S8_ACTIVATION_OPS = ("Relu", "Add", "Mul", "Sigmoid", "Concat", "MaxPool", "AveragePool", "Resize")
-U8S8_ACTIVATIONS = True  # False: the layers only (as before 2026-12-02; benchmarks/u8s8_activations.py)
+U8S8_ACTIVATIONS = True  # False: the layers only (as before 2026-12-02; benchmarks/int8_activations.py)
 TFLITE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+# static: the weightless ops ai-edge-quantizer and XNNPACK run in int8, taken where they sit between INT8
+# convolutions (PADV2, the max-pool's padding with the lowest float, stays float)
+TFLITE_BETWEEN_OPS = ("ADD", "MUL", "LOGISTIC", "CONCATENATION", "PAD", "MAX_POOL_2D", "AVERAGE_POOL_2D",
+                      "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR")
+TFLITE_ACTIVATIONS = True  # False: the weighted ops only (as before 2026-12-02; benchmarks/int8_activations.py)
 
 
 def check_form(fmt: str, form) -> str:
@@ -303,6 +308,10 @@ def _tflite_static(module, model, path, example_inputs, cfg, raw, fp32_file=None
             for op in TFLITE_OPS:
                 qt.add_static_config(".*", getattr(qtyping.TFLOperationName, op), activation_num_bits=8,
                                      weight_num_bits=8)
+            between = tflite_activations_between_convs(fp32, floats["int8_convs"]) if TFLITE_ACTIVATIONS else []
+            for op, scope in between:
+                qt.add_static_config("^" + re.escape(scope) + "$", getattr(qtyping.TFLOperationName, op),
+                                     activation_num_bits=8, weight_num_bits=8)
             for op, scope in floats["scopes"]:  # later configs win: these ops stay float
                 qt.update_quantization_recipe("^" + re.escape(scope) + "$", getattr(qtyping.TFLOperationName, op),
                                               algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
@@ -315,7 +324,8 @@ def _tflite_static(module, model, path, example_inputs, cfg, raw, fp32_file=None
             qt.quantize(result).export_model(str(path), overwrite=True)
     facts.update(calibration=calib_facts, quantizer="ai-edge-quantizer static INT8 (" + ", ".join(TFLITE_OPS)
                  + "; float input and output) on the model's weights",
-                 policy_in_file={k: v for k, v in floats.items() if k not in ("scopes", "inputs")},
+                 policy_in_file={k: v for k, v in floats.items() if k not in ("scopes", "inputs", "int8_convs")},
+                 activations_quantized=len(between),
                  activation_ranges=(f"QAT's clip (the upper end) on {clipped} layer inputs; their lower ends and "
                                     "the other tensors calibrated (min/max)") if clipped else "calibrated (min/max)")
     return facts
@@ -361,6 +371,7 @@ def tflite_float_ops(path, model) -> dict:
     fb = fu.read_model(Path(path))
     sg = fb.subgraphs[0]
     scopes, inputs, counts = [], [], {"int8_ops": 0, "float_ops": 0, "unmapped_ops": 0}
+    int8_convs = []  # output tensors of the INT8 convolutions
     for op in sg.operators:
         kind = codes.get(fb.operatorCodes[op.opcodeIndex].builtinCode)
         if kind is None:
@@ -372,9 +383,11 @@ def tflite_float_ops(path, model) -> dict:
         if len(names) != 1:
             counts["unmapped_ops"] += 1
             counts["int8_ops"] += 1
+            int8_convs += list(op.outputs) if kind != "FULLY_CONNECTED" else []
             continue
         if names[0] in quantized:
             counts["int8_ops"] += 1
+            int8_convs += list(op.outputs) if kind != "FULLY_CONNECTED" else []
             if _columns_unscaled(data, weights[names[0]], tol=1e-3):  # no gain folded in (BatchNorm folded:
                 inputs.append((sg.tensors[op.inputs[0]].name.decode(), names[0]))  # rounding only)
         else:
@@ -383,7 +396,33 @@ def tflite_float_ops(path, model) -> dict:
     if counts["unmapped_ops"]:
         log.warning("tflite static INT8: %d weighted ops match no layer of the model by their weights: they are "
                     "quantized whatever the policy says", counts["unmapped_ops"])
-    return {**counts, "scopes": scopes, "inputs": inputs}
+    return {**counts, "scopes": scopes, "inputs": inputs, "int8_convs": int8_convs}
+
+
+def tflite_activations_between_convs(path, int8_convs) -> list:
+    """(op name, ai-edge-quantizer scope) of the ops of TFLITE_BETWEEN_OPS in an FP32 .tflite whose every
+    non-constant input comes from an INT8 convolution (`int8_convs`: output tensors) or from an op already
+    picked, in graph order: the residual ADDs, pools, paddings, SiLUs (LOGISTIC, MUL), resizes and concatenations
+    of the backbone and the CCFM (the ReLUs are fused into the convolutions). Left float, each would be
+    dequantized and quantized again between two INT8 convolutions. An op is kept only when its scope names no
+    other op of its kind (the quantizer's configs match scopes)."""
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as fu
+
+    codes = {fu.TFL_OP_NAME_TO_CODE[op]: op for op in TFLITE_BETWEEN_OPS}
+    fb = fu.read_model(Path(path))
+    sg = fb.subgraphs[0]
+    inside, picked, scope_count = set(int8_convs), [], {}
+    for op in sg.operators:
+        kind = codes.get(fb.operatorCodes[op.opcodeIndex].builtinCode)
+        if kind is None:
+            continue
+        scope = fu.get_op_scope(op, sg.tensors)
+        scope_count[(kind, scope)] = scope_count.get((kind, scope), 0) + 1
+        acts = [t for t in op.inputs if t >= 0 and fu.get_tensor_data(sg.tensors[t], fb.buffers) is None]
+        if acts and all(t in inside for t in acts):
+            inside.update(op.outputs)
+            picked.append((kind, scope))
+    return [(kind, scope) for kind, scope in picked if scope_count[(kind, scope)] == 1]
 
 
 def _fit_columns(a, b):
