@@ -429,7 +429,9 @@ class _Stopped(Exception):
 @contextlib.contextmanager
 def _stop_signals():
     """While the demo runs, SIGTERM and SIGHUP end it as Ctrl-C does (the video and JSON finished and kept),
-    instead of killing the process with the recording half-written. Only the main thread can set handlers."""
+    instead of killing the process with the recording half-written; and Ctrl-C (SIGINT) ends it even when the
+    process started with SIGINT ignored (a script's background job; Python then leaves it ignored and the demo
+    ran on). Only the main thread can set handlers."""
     import signal
 
     if threading.current_thread() is not threading.main_thread():
@@ -440,6 +442,7 @@ def _stop_signals():
         raise _Stopped(signal.Signals(signum).name)
 
     old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt: "Ctrl-C"
     try:
         yield
     finally:

@@ -153,9 +153,12 @@ def test_a_real_rtsp_stream_that_drops_and_comes_back(shapes_video, shapes_onnx,
     url = f"rtsp://127.0.0.1:{port}/live"
     server = _serve(video, port)
     js = tmp_path / "d.jsonl"
+    # started with SIGINT ignored, as a background job of a script is (and as pytest-xdist's workers passed it on
+    # to their children in some runs: the demo then ran on after "Ctrl-C"): the demo still ends on it
     demo = subprocess.Popen(CLI + ["demo", "--model", str(shapes_onnx), "--source", url, "--headless", "--json",
                                    str(js), "--stall-timeout", "20"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
