@@ -258,7 +258,8 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
             log.warning("u8s8: %d of the %d layers the policy quantizes are gone after onnxruntime's "
                         "pre-processing (folded into constants), e.g. %s: they run in float", len(lost),
                         len(layers), lost[0])
-        convs = [n.name for n in graph.node if n.op_type == "Conv" and n.name in set(chosen)]
+        picked = set(chosen)
+        convs = [n.name for n in graph.node if n.op_type == "Conv" and n.name in picked]
         between = activations_between_convs(graph, convs) if U8S8_ACTIVATIONS else []
         qat = model.quant.get("source") == "qat"
         overrides = qat_input_ranges(qdq, pre) if qat else {}
@@ -380,19 +381,17 @@ def tflite_float_ops(path, model) -> dict:
         names = [] if data is None else by_bytes.get(np.ascontiguousarray(data, np.float32).tobytes(), [])
         if data is not None and not names:
             names = [n for n, w in weights.items() if w.shape == data.shape and _column_scaled(data, w)]
-        if len(names) != 1:
-            counts["unmapped_ops"] += 1
-            counts["int8_ops"] += 1
-            int8_convs += list(op.outputs) if kind != "FULLY_CONNECTED" else []
-            continue
-        if names[0] in quantized:
-            counts["int8_ops"] += 1
-            int8_convs += list(op.outputs) if kind != "FULLY_CONNECTED" else []
-            if _columns_unscaled(data, weights[names[0]], tol=1e-3):  # no gain folded in (BatchNorm folded:
-                inputs.append((sg.tensors[op.inputs[0]].name.decode(), names[0]))  # rounding only)
-        else:
+        if len(names) == 1 and names[0] not in quantized:
             counts["float_ops"] += 1
             scopes.append((kind, fu.get_op_scope(op, sg.tensors)))
+            continue
+        counts["int8_ops"] += 1
+        if kind != "FULLY_CONNECTED":
+            int8_convs += list(op.outputs)
+        if len(names) != 1:
+            counts["unmapped_ops"] += 1
+        elif _columns_unscaled(data, weights[names[0]], tol=1e-3):  # no gain folded in (BatchNorm folded:
+            inputs.append((sg.tensors[op.inputs[0]].name.decode(), names[0]))  # rounding only)
     if counts["unmapped_ops"]:
         log.warning("tflite static INT8: %d weighted ops match no layer of the model by their weights: they are "
                     "quantized whatever the policy says", counts["unmapped_ops"])
