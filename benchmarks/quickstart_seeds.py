@@ -3,12 +3,16 @@ dataset, fine-tunes and runs QAT on it), one row per run with its exit status an
 interval and gate verdict. Writes docs/quickstart_seeds.md (and .json).
 
     python benchmarks/quickstart_seeds.py --seeds 1 2 3 4 5 6 7 8 9 10 [--epochs 2 --qat-epochs 1] [--val 200]
+
+At about 36 minutes per seed on 2 cores the table takes more than one sitting: `--append` keeps the rows
+already in OUT.json (a seed run again replaces its row), and every row records the commit it ran.
 """
 
 import argparse
 import json
 import platform
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -24,11 +28,15 @@ def main():
     ap.add_argument("--val", type=int, default=None, help="validation images (default: the quickstart's)")
     ap.add_argument("--formats", default="onnx,openvino,tflite")
     ap.add_argument("--out", default=str(ROOT / "docs" / "quickstart_seeds"))
+    ap.add_argument("--append", action="store_true", help="keep the rows already in OUT.json")
     args = ap.parse_args()
     from rtdetr_edge.quickstart import QuickstartConfig, run
     from rtdetr_edge.sysinfo import cpu_info
 
-    rows = []
+    old = Path(args.out).with_suffix(".json")
+    rows = json.loads(old.read_text())["runs"] if args.append and old.exists() else []
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
     for seed in args.seeds:
         work = Path(tempfile.mkdtemp(prefix=f"qs{seed}-"))
         given = {"epochs": args.epochs, "qat_epochs": args.qat_epochs, "val_images": args.val}
@@ -36,7 +44,7 @@ def main():
                                **{k: v for k, v in given.items() if v is not None})
         start = time.time()
         result = run(cfg)
-        row = {"seed": seed, "ok": result["ok"], "minutes": (time.time() - start) / 60, "artifacts": [],
+        row = {"seed": seed, "commit": commit, "ok": result["ok"], "minutes": (time.time() - start) / 60, "artifacts": [],
                **{k: result.get(k) for k in ("tuned_AP", "tuned_iterations", "qat_AP", "qat_iterations")}}
         for a in result["parity"]["artifacts"]:
             m = a["metrics"]
@@ -46,7 +54,7 @@ def main():
                                      "hi": iv.get("hi"), "limit": a["tolerances"]["ap_drop_max"],
                                      "gate": (a.get("ap_gate") or {}).get("status"), "ok": a["ok"],
                                      "broken": a["broken"]})
-        rows.append(row)
+        rows = sorted([r for r in rows if r["seed"] != seed] + [row], key=lambda r: r["seed"])
         print(json.dumps({"seed": seed, "ok": row["ok"], "minutes": round(row["minutes"], 1)}), flush=True)
         shutil.rmtree(work, ignore_errors=True)
         write(args, rows, cpu_info())
@@ -58,21 +66,21 @@ def write(args, rows, cpu):
                                                     "args": vars(args), "runs": rows}, indent=2))
     passed = sum(r["ok"] for r in rows)
     lines = ["# The quickstart on fresh runs", "",
-             f"`python benchmarks/quickstart_seeds.py --seeds {' '.join(map(str, args.seeds))}"
+             f"`python benchmarks/quickstart_seeds.py --seeds {' '.join(str(r['seed']) for r in rows)}"
              + "".join(f" --{k.replace('_', '-')} {v}" for k, v in (("epochs", args.epochs),
                                                                     ("qat_epochs", args.qat_epochs), ("val", args.val))
                        if v is not None) + f"` on {cpu.get('model', 'this CPU')} "
              f"({', '.join(cpu.get('features', []))}). Each seed generates its own data, fine-tunes, runs QAT, "
              "exports and measures parity, as `rtdetr-edge quickstart` does.", "",
              f"**{passed} of {len(rows)} runs passed** (exit 0).", "",
-             "| seed | result | minutes | fine-tuned AP (iterations) | QAT fake-quant AP (iterations) | INT8 rows: AP "
-             "drop [95% interval] vs limit -> gate |", "|---|---|---|---|---|---|"]
+             "| seed | commit | result | minutes | fine-tuned AP (iterations) | QAT fake-quant AP (iterations) | INT8 "
+             "rows: AP drop [95% interval] vs limit -> gate |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         cells = "; ".join(f"{a['name']} {a['drop'] * 100:+.2f} [{a['lo'] * 100:+.2f}, {a['hi'] * 100:+.2f}] pts vs "
                           f"{a['limit'] * 100:.1f} -> {a['gate']}" for a in r["artifacts"]
                           if a["name"].endswith("int8") and a["drop"] is not None)
         ap = lambda k: f"{r[k]:.3f} ({r[k.replace('AP', 'iterations')]})" if r.get(k) is not None else "-"  # noqa: E731
-        lines.append(f"| {r['seed']} | {'pass' if r['ok'] else 'FAIL'} | {r['minutes']:.1f} | {ap('tuned_AP')} | "
+        lines.append(f"| {r['seed']} | {r.get('commit', '-')} | {'pass' if r['ok'] else 'FAIL'} | {r['minutes']:.1f} | {ap('tuned_AP')} | "
                      f"{ap('qat_AP')} | {cells} |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
