@@ -40,6 +40,21 @@ def test_onnx_bundle_has_the_authors_interface(bundles):
     assert "GridSample" in {n.op_type for n in model.graph.node}
 
 
+def test_grid_sample_reads_the_value_projection_without_a_transpose(bundles):
+    """The decoder's value projection runs as a 1x1 convolution on each level's channel-first map, so what
+    GridSample reads comes from it through reshapes only: no transpose of the 8,400 x 256 values per decoder
+    layer (OpenVINO ran those with a reference kernel: docs/int8_profile.md)."""
+    graph = onnx.load(str(bundles["onnx"] / "model.onnx")).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    samplers = [n for n in graph.node if n.op_type == "GridSample"]
+    assert samplers
+    for n in samplers:
+        src = producer[n.input[0]]
+        while src.op_type in ("Reshape", "Identity", "Split", "Slice"):
+            src = producer[src.input[0]]
+        assert src.op_type == "Conv" and "cross_attn" in src.name, (n.name, src.op_type, src.name)
+
+
 def test_gather_sampling_has_no_gridsample_and_any_batch(bundles, weights):
     b = bundles["onnx_gather"]
     ops = {n.op_type for n in onnx.load(str(b / "model.onnx")).graph.node}

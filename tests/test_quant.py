@@ -188,6 +188,15 @@ def test_s8s8_is_symmetric_int8_only_and_runs_on_onnxruntime_and_openvino(int8_b
         assert set(facts["activation_pairs"]) == {"int8 zero point 0"}, facts
         assert set(facts["weight_dequantizers"]) == {"int8 zero point 0"}, facts
         assert facts["quantize_linear"] == sum(facts["activation_pairs"].values())  # weights are int8 constants
+        # every quantized layer reads its weights from a DequantizeLinear of an int8 constant in its own shape
+        # (the value projection's [C, C] weights as a 1x1 convolution's [C, C, 1, 1]: no Reshape between)
+        producer = {o: n for n in graph.graph.node for o in n.output}
+        inits = {i.name for i in graph.graph.initializer}
+        convs = [n for n in graph.graph.node if n.op_type == "Conv"]
+        assert any("cross_attn" in n.name for n in convs)
+        for n in convs:
+            dq = producer.get(n.input[1])
+            assert dq is not None and dq.op_type == "DequantizeLinear" and dq.input[0] in inits, n.name
     manifest = _facts(bundle)
     assert manifest["precision"] == "int8" and manifest["quantization"]["form"] == "s8s8"
     golden = load_golden(bundle)

@@ -111,12 +111,12 @@ def calibration_inputs(model, cfg, raw):
 
 def quantized_nodes(graph) -> list:
     """Names of the Conv/MatMul/Gemm nodes whose weight comes through a DequantizeLinear (possibly via a
-    Transpose): the layers a fake-quant export quantized."""
+    Transpose or a Reshape): the layers a fake-quant export quantized."""
     producer = {o: n for n in graph.node for o in n.output}
 
     def dequantized(name):
         node = producer.get(name)
-        while node is not None and node.op_type == "Transpose":
+        while node is not None and node.op_type in ("Transpose", "Reshape", "Unsqueeze"):
             node = producer.get(node.input[0])
         return node is not None and node.op_type == "DequantizeLinear"
 

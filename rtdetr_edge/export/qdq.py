@@ -7,6 +7,9 @@ quantizer is a QuantizeLinear/DequantizeLinear pair, int8, zero point 0, weights
 - `fold_weights`: a QuantizeLinear on a float weight initializer becomes the int8 initializer it would
   produce (ONNX rounding: half to even, saturate), so the file carries int8 weights (~4x smaller) and
   runtimes see DequantizeLinear(int8 constant), the weight form every Q/DQ consumer expects.
+  A weight whose dequantized value is only reshaped before its layer (the decoder's value projection, a
+  Linear's [C, C] weights run as a 1x1 convolution) is stored in the layer's shape, so the layer reads the
+  DequantizeLinear directly.
 - Not here: rewriting the activation pairs to uint8 with zero point 128 (the same 256 values) gives
   onnxruntime no int8 kernels and runs slower than FP32 (measured: benchmarks/int8.py), so onnxruntime's
   form is made by its own quantizer (export/int8.py).
@@ -60,6 +63,7 @@ def fold_weights(model) -> int:
         keep.append(n)
     del graph.node[:]
     graph.node.extend(keep)
+    _fold_weight_reshapes(graph)
     while True:  # constants (and Identities of them) no node reads any more
         used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
         dead = [n for n in graph.node if n.op_type in ("Constant", "Identity") and n.output[0] not in used
@@ -71,6 +75,40 @@ def fold_weights(model) -> int:
     for init in [i for i in graph.initializer if i.name not in used]:
         graph.initializer.remove(init)
     return folded
+
+
+def _fold_weight_reshapes(graph) -> None:
+    """DequantizeLinear(int8 weight) -> Reshape/Unsqueeze (a constant shape) -> layers becomes
+    DequantizeLinear(the int8 weight in the new shape) -> layers, when the reshape keeps the quantization axis
+    and is the dequantized weight's only reader."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in graph.initializer}
+    values = _const_values(graph)
+    producer = {o: n for n in graph.node for o in n.output}
+    readers = {}
+    for n in graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    for r in [n for n in graph.node if n.op_type in ("Reshape", "Unsqueeze")]:
+        dq = producer.get(r.input[0])
+        if dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] not in inits or len(r.input) < 2 \
+                or r.input[1] not in values or len(readers.get(dq.output[0], [])) != 1:
+            continue
+        w = numpy_helper.to_array(inits[dq.input[0]])
+        if r.op_type == "Reshape":
+            shape = [w.shape[k] if d == 0 else int(d) for k, d in enumerate(values[r.input[1]].tolist())]
+            new = w.reshape(shape)
+        else:
+            new = np.expand_dims(w, tuple(int(a) % (w.ndim + values[r.input[1]].size)
+                                          for a in values[r.input[1]].ravel()))
+        axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
+        scale = values.get(dq.input[1])
+        if scale is not None and scale.size > 1 and (axis % w.ndim != 0 or new.shape[0] != w.shape[0]):
+            continue  # per-channel on another axis than the first: leave it
+        inits[dq.input[0]].CopyFrom(numpy_helper.from_array(new, dq.input[0]))
+        dq.output[0] = r.output[0]
+        graph.node.remove(r)
 
 
 def _is_weight_pair(node, values) -> bool:

@@ -51,10 +51,11 @@ class TransformerDecoderLayer(nn.Module):
         init.xavier_uniform_(self.linear1.weight)
         init.xavier_uniform_(self.linear2.weight)
 
-    def forward(self, target, reference_points, memory, spatial_shapes, attn_mask=None, query_pos_embed=None):
+    def forward(self, target, reference_points, memory, spatial_shapes, attn_mask=None, query_pos_embed=None,
+                memory_maps=None):
         attn = self_attention(self.self_attn, target + query_pos_embed, target, attn_mask)
         target = self.norm1(target + self.dropout1(attn))
-        cross = self.cross_attn(target + query_pos_embed, reference_points, memory, spatial_shapes)
+        cross = self.cross_attn(target + query_pos_embed, reference_points, memory, spatial_shapes, memory_maps)
         target = self.norm2(target + self.dropout2(cross))
         ffn = self.linear2(self.dropout3(self.activation(self.linear1(target))))
         return self.norm3(target + self.dropout4(ffn))
@@ -68,15 +69,16 @@ class TransformerDecoder(nn.Module):
         self.eval_idx = eval_idx if eval_idx >= 0 else num_layers + eval_idx
 
     def forward(self, target, ref_points_unact, memory, spatial_shapes, bbox_head, score_head, query_pos_head,
-                attn_mask=None):
-        """Iterative box refinement. Training: every layer's (boxes, logits); eval: the eval layer's only."""
+                attn_mask=None, memory_maps=None):
+        """Iterative box refinement. Training: every layer's (boxes, logits); eval: the eval layer's only.
+        memory: the encoder's tokens [bs, Len_v, C]; memory_maps: the same as channel-first maps per level."""
         boxes, logits = [], []
         ref_detach = F.sigmoid(ref_points_unact)
         ref_points = ref_detach
         output = target
         for i, layer in enumerate(self.layers):
             query_pos = query_pos_head(ref_detach)
-            output = layer(output, ref_detach.unsqueeze(2), memory, spatial_shapes, attn_mask, query_pos)
+            output = layer(output, ref_detach.unsqueeze(2), memory, spatial_shapes, attn_mask, query_pos, memory_maps)
             inter = F.sigmoid(bbox_head[i](output) + inverse_sigmoid(ref_detach))
             if self.training:
                 logits.append(score_head[i](output))
@@ -193,13 +195,14 @@ class RTDETRTransformerv2(nn.Module):
         return self._anchor_cache[key]
 
     def _get_encoder_input(self, feats):
+        """The tokens [bs, sum(h*w), C] of all levels, their shapes, and the maps [bs, C, h, w] they come from."""
         proj = [self.input_proj[i](f) for i, f in enumerate(feats)]
         flat, shapes = [], []
         for f in proj:
             h, w = int(f.shape[2]), int(f.shape[3])
             flat.append(f.flatten(2).permute(0, 2, 1))
             shapes.append((h, w))
-        return torch.cat(flat, dim=1), shapes
+        return torch.cat(flat, dim=1), shapes, proj
 
     def _num_queries(self, memory):
         # fewer encoder tokens than queries only happens below ~128x128 px: then select them all
@@ -226,7 +229,7 @@ class RTDETRTransformerv2(nn.Module):
         return content, ref_unact, enc_aux
 
     def forward(self, feats, targets=None):
-        memory, shapes = self._get_encoder_input(feats)
+        memory, shapes, maps = self._get_encoder_input(feats)
         dn_content = dn_bbox = attn_mask = dn_meta = None
         if self.training and self.num_denoising > 0 and targets is not None:
             dn_content, dn_bbox, attn_mask, dn_meta = get_contrastive_denoising_training_group(
@@ -235,7 +238,8 @@ class RTDETRTransformerv2(nn.Module):
                 box_noise_scale=self.box_noise_scale)
         content, ref_unact, enc_aux = self._get_decoder_input(memory, shapes, dn_content, dn_bbox)
         out_boxes, out_logits = self.decoder(content, ref_unact, memory, shapes, self.dec_bbox_head,
-                                             self.dec_score_head, self.query_pos_head, attn_mask=attn_mask)
+                                             self.dec_score_head, self.query_pos_head, attn_mask=attn_mask,
+                                             memory_maps=maps)
         if self.training and dn_meta is not None:
             dn_out_boxes, out_boxes = torch.split(out_boxes, dn_meta["dn_num_split"], dim=2)
             dn_out_logits, out_logits = torch.split(out_logits, dn_meta["dn_num_split"], dim=2)

@@ -19,6 +19,10 @@ from torch.nn import init
 
 from ..vocab import SAMPLINGS as SAMPLING_METHODS
 
+# grid_sample projects the values on each level's channel-first map (MSDeformableAttention.project_maps);
+# False: on the tokens, then a transpose into maps (as before 2026-12-02; benchmarks/value_maps.py)
+VALUE_MAPS = True
+
 
 def _check_method(method: str) -> str:
     if method == "default":  # the authors' name for grid_sample
@@ -32,16 +36,20 @@ def deformable_attention_core(value, spatial_shapes, sampling_locations, attenti
                               method="grid_sample"):
     """Weighted sum of values sampled at `sampling_locations`.
 
-    value: [bs, Len_v, n_head, c]; spatial_shapes: [(h, w), ...] python ints, one per level;
+    value: [bs, Len_v, n_head, c] (the tokens of all levels), or for ``grid_sample`` the list of per-level
+    maps [bs * n_head, c, h, w] that grid_sample reads (`MSDeformableAttention` projects the values into them
+    directly); spatial_shapes: [(h, w), ...] python ints, one per level;
     sampling_locations: [bs, Len_q, n_head, sum(P), 2] in [0, 1] (x, y);
     attention_weights: [bs, Len_q, n_head, sum(P)] (softmax over all points of all levels).
     Returns [bs, Len_q, n_head * c].
     """
     method = _check_method(method)
+    if method == "grid_sample":
+        if torch.is_tensor(value):
+            value = _maps_of_tokens(value, spatial_shapes)
+        return _core_grid_sample(value, sampling_locations, attention_weights, num_points_list)
     bs, _, n_head, c = value.shape
     len_q = sampling_locations.shape[1]
-    if method == "grid_sample":
-        return _core_grid_sample(value, spatial_shapes, sampling_locations, attention_weights, num_points_list)
 
     # gather / discrete: value per (batch, head) as rows of a flat table
     value = value.permute(0, 2, 1, 3).flatten(0, 1)  # [bs*n_head, Len_v, c]
@@ -84,15 +92,20 @@ def deformable_attention_core(value, spatial_shapes, sampling_locations, attenti
     return out.reshape(bs, n_head, len_q, c).permute(0, 2, 1, 3).reshape(bs, len_q, n_head * c)
 
 
-def _core_grid_sample(value, spatial_shapes, sampling_locations, attention_weights, num_points_list):
+def _maps_of_tokens(value, spatial_shapes):
+    """[bs, Len_v, n_head, c] tokens -> per-level maps [bs * n_head, c, h, w] (a transpose of all tokens)."""
     bs, _, n_head, c = value.shape
-    len_q = sampling_locations.shape[1]
-    value_list = value.permute(0, 2, 3, 1).flatten(0, 1).split([h * w for h, w in spatial_shapes], dim=-1)
+    flat = value.permute(0, 2, 3, 1).flatten(0, 1).split([h * w for h, w in spatial_shapes], dim=-1)
+    return [f.reshape(bs * n_head, c, h, w) for f, (h, w) in zip(flat, spatial_shapes)]
+
+
+def _core_grid_sample(value_maps, sampling_locations, attention_weights, num_points_list):
+    bs, len_q, n_head = sampling_locations.shape[:3]
+    c = value_maps[0].shape[1]
     grids = (2 * sampling_locations - 1).permute(0, 2, 1, 3, 4).flatten(0, 1)
     grids_list = grids.split(list(num_points_list), dim=-2)
     sampled = []
-    for level, (h, w) in enumerate(spatial_shapes):
-        value_l = value_list[level].reshape(bs * n_head, c, h, w)
+    for level, value_l in enumerate(value_maps):
         sampled.append(F.grid_sample(value_l, grids_list[level], mode="bilinear", padding_mode="zeros",
                                      align_corners=False))  # [BH, c, Lq, P]
     weights = attention_weights.permute(0, 2, 1, 3).reshape(bs * n_head, 1, len_q, sum(num_points_list))
@@ -140,15 +153,37 @@ class MSDeformableAttention(nn.Module):
         init.xavier_uniform_(self.output_proj.weight)
         init.constant_(self.output_proj.bias, 0)
 
-    def forward(self, query, reference_points, value, spatial_shapes, value_mask=None):
+    def project_maps(self, maps):
+        """The value projection for ``grid_sample``, on the channel-first maps [bs, C, h, w] of each level: a
+        1x1 convolution with `value_proj`'s weights, whose output is already the [bs * n_head, c, h, w] layout
+        grid_sample reads. Projecting the tokens [bs, Len_v, C] instead needs a transpose of all 8,400 x 256
+        values per decoder layer, which OpenVINO runs with a slow reference kernel (docs/int8_profile.md).
+        modelopt's quantizers of `value_proj` (a QuantLinear in the QAT form) are applied as its own forward
+        would: the input per tensor, the weight per output channel."""
+        m = self.value_proj
+        weight = m.weight
+        in_q = getattr(m, "input_quantizer", None)
+        if in_q is not None:
+            weight = m.weight_quantizer(weight)
+        weight = weight.reshape(*weight.shape, 1, 1)
+        out = []
+        for f in maps:
+            v = F.conv2d(in_q(f) if in_q is not None else f, weight, m.bias)
+            out.append(v.reshape(-1, self.head_dim, v.shape[2], v.shape[3]))
+        return out
+
+    def forward(self, query, reference_points, value, spatial_shapes, value_maps=None):
         """query [bs, Lq, C]; reference_points [bs, Lq, 1, 4] (cx, cy, w, h in [0, 1]);
-        value [bs, Len_v, C]; spatial_shapes [(h, w), ...]."""
+        value [bs, Len_v, C] (the tokens of all levels); spatial_shapes [(h, w), ...]; value_maps: the same
+        values as channel-first maps [bs, C, h, w] per level (``grid_sample`` projects those, when given)."""
         bs, len_q = query.shape[:2]
-        len_v = value.shape[1]
-        value = self.value_proj(value)
-        if value_mask is not None:
-            value = value * value_mask.to(value.dtype).unsqueeze(-1)
-        value = value.reshape(bs, len_v, self.num_heads, self.head_dim)
+        if self.method == "grid_sample" and VALUE_MAPS:
+            if value_maps is None:
+                value_maps = [t.reshape(bs, h, w, -1).permute(0, 3, 1, 2) for t, (h, w) in
+                              zip(value.split([h * w for h, w in spatial_shapes], dim=1), spatial_shapes)]
+            value = self.project_maps(value_maps)
+        else:
+            value = self.value_proj(value).reshape(bs, value.shape[1], self.num_heads, self.head_dim)
         n_pts = sum(self.num_points_list)
         offsets = self.sampling_offsets(query).reshape(bs, len_q, self.num_heads, n_pts, 2)
         weights = self.attention_weights(query).reshape(bs, len_q, self.num_heads, n_pts)
