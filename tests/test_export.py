@@ -57,8 +57,19 @@ def test_grid_sample_reads_the_value_projection_without_a_transpose(bundles):
 
 def test_gather_sampling_has_no_gridsample_and_any_batch(bundles, weights):
     b = bundles["onnx_gather"]
-    ops = {n.op_type for n in onnx.load(str(b / "model.onnx")).graph.node}
+    graph = onnx.load(str(b / "model.onnx")).graph
+    ops = {n.op_type for n in graph.node}
     assert "GridSample" not in ops and "Gather" in ops
+    # the sampler gathers rows of the value projection's output as it is laid out: no transpose of all tokens
+    producer = {o: n for n in graph.node for o in n.output}
+    tables = [n for n in graph.node if n.op_type == "Gather" and "cross_attn" in n.name
+              and producer[n.input[0]].op_type in ("Reshape", "Add", "MatMul", "Gemm", "Transpose")]
+    assert tables
+    for n in tables:
+        src = producer[n.input[0]]
+        while src.op_type == "Reshape":
+            src = producer[src.input[0]]
+        assert src.op_type in ("Add", "MatMul", "Gemm") and "value_proj" in src.name, (n.name, src.op_type, src.name)
     rt = load_runtime(b)
     x = np.random.default_rng(0).random((3, 3, 96, 160), dtype=np.float32)
     x[1] = x[0]  # the same image with another original size: boxes scale with it

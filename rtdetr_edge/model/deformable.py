@@ -48,22 +48,23 @@ def deformable_attention_core(value, spatial_shapes, sampling_locations, attenti
         if torch.is_tensor(value):
             value = _maps_of_tokens(value, spatial_shapes)
         return _core_grid_sample(value, sampling_locations, attention_weights, num_points_list)
-    bs, _, n_head, c = value.shape
+    bs, len_v, n_head, c = value.shape
     len_q = sampling_locations.shape[1]
 
-    # gather / discrete: value per (batch, head) as rows of a flat table
-    value = value.permute(0, 2, 1, 3).flatten(0, 1)  # [bs*n_head, Len_v, c]
+    # gather / discrete: one row per (batch, token, head) of the values as they are, [bs * Len_v * n_head, c]
+    # (no transpose of all tokens); the row of (b, head, token) is (b * Len_v + token) * n_head + head
+    table = value.reshape(-1, c)
     locs = sampling_locations.permute(0, 2, 1, 3, 4).flatten(0, 1)  # [BH, Len_q, sumP, 2]
     weights = attention_weights.permute(0, 2, 1, 3).flatten(0, 1)  # [BH, Len_q, sumP]
     locs_list = locs.split(list(num_points_list), dim=-2)
     weights_list = weights.split(list(num_points_list), dim=-1)
-    bh = value.shape[0]
+    bh = bs * n_head
+    heads = torch.arange(bh, device=value.device)
     out = None
     start = 0
     for level, (h, w) in enumerate(spatial_shapes):
-        v = value[:, start:start + h * w].reshape(-1, c)  # [BH*h*w, c]
+        base = ((heads // n_head) * len_v * n_head + heads % n_head + start * n_head).reshape(bh, 1, 1, 1)
         start += h * w
-        base = (torch.arange(bh, device=value.device) * (h * w)).reshape(bh, 1, 1, 1)
         loc = locs_list[level]
         if method == "gather":
             # the unnormalisation and weights of grid_sample (align_corners=False)
@@ -79,14 +80,14 @@ def deformable_attention_core(value, spatial_shapes, sampling_locations, attenti
             wy = torch.stack([y1 - gy, y1 - gy, gy - y0, gy - y0], dim=-1)
             valid = (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)
             corner_w = wx * wy * valid.to(wx.dtype)
-            idx = ys.clamp(0, h - 1).to(torch.int64) * w + xs.clamp(0, w - 1).to(torch.int64) + base
-            sampled = v[idx.flatten()].reshape(bh, len_q, -1, 4, c)
+            idx = (ys.clamp(0, h - 1).to(torch.int64) * w + xs.clamp(0, w - 1).to(torch.int64)) * n_head + base
+            sampled = table[idx.flatten()].reshape(bh, len_q, -1, 4, c)
             sampled = (sampled * corner_w.unsqueeze(-1)).sum(-2)  # [BH, Lq, P, c]
         else:  # discrete: the authors' rounding (x*w + 0.5, truncated), clamped per axis
             ix = (loc[..., 0] * w + 0.5).clamp(0, w - 1).to(torch.int64)
             iy = (loc[..., 1] * h + 0.5).clamp(0, h - 1).to(torch.int64)
-            idx = (iy * w + ix).unsqueeze(-1) + base
-            sampled = v[idx.flatten()].reshape(bh, len_q, -1, c)
+            idx = (iy * w + ix).unsqueeze(-1) * n_head + base
+            sampled = table[idx.flatten()].reshape(bh, len_q, -1, c)
         contrib = (sampled * weights_list[level].unsqueeze(-1)).sum(-2)  # [BH, Lq, c]
         out = contrib if out is None else out + contrib
     return out.reshape(bs, n_head, len_q, c).permute(0, 2, 1, 3).reshape(bs, len_q, n_head * c)
