@@ -27,6 +27,23 @@ PARTS = ("backbone", "encoder", "query selection", "decoder sampling", "decoder 
          "Q/DQ", "post-processing", "other")
 
 
+# the convolutions and matrix products that run on 8-bit data: onnxruntime's operators, OpenVINO's layer types
+# (counted when their kernel is an I8/U8 one)
+ORT_INT8_LAYERS = {"QLinearConv", "QGemm", "QLinearMatMul", "MatMulInteger", "ConvInteger", "DynamicQuantizeMatMul"}
+OV_LAYERS = {"Convolution", "GroupConvolution", "FullyConnected", "FullyConnectedQuantizedLegacy",
+             "FullyConnectedQuantized", "MatMul"}
+
+
+def int8_layer_ms(ops: dict) -> float:
+    """ms per run in the 8-bit convolutions and matrix products (`ops`: a profile's "ops")."""
+    total = 0.0
+    for key, ms in ops.items():
+        op, _, kernel = key.partition(" (")
+        if op in ORT_INT8_LAYERS or (op in OV_LAYERS and any(t in kernel for t in ("I8", "i8", "U8", "u8"))):
+            total += ms
+    return total
+
+
 def part_of(name: str, op: str) -> str:
     """A node's model part, from the module path torch.onnx writes into node names (OpenVINO keeps them)."""
     n = name.lower()
@@ -218,6 +235,15 @@ def markdown(report, args) -> str:
     lines.append("| **sum of layers** | " + " | ".join(f"{sum(report['models'][n]['parts'].values()):.1f}"
                                                     for n in names) + " |")
     lines.append("| wall time per run | " + " | ".join(f"{report['models'][n]['wall_ms']:.1f}" for n in names) + " |")
+    int8 = {n: int8_layer_ms(report["models"][n]["ops"]) for n in names}
+    lines.append("| 8-bit convolutions and matrix products | " + " | ".join(
+        f"{int8[n]:.1f} ({100 * int8[n] / (sum(report['models'][n]['parts'].values()) or 1):.0f}%)" if int8[n] else "-"
+        for n in names) + " |")
+    base = next((n for n in names if n.startswith("authors'")), None)
+    if base:
+        wall = report["models"][base]["wall_ms"]
+        lines.append("| bound: the authors' FP32 wall time / the 8-bit layers (the speed-up if everything else "
+                     "took no time) | " + " | ".join(f"{wall / int8[n]:.1f}x" if int8[n] else "-" for n in names) + " |")
     lines += ["", "Largest operator types per model (ms per run):", ""]
     for n in names:
         ops = sorted(report["models"][n]["ops"].items(), key=lambda kv: -kv[1])[:8]

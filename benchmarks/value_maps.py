@@ -32,6 +32,7 @@ GRAPHS = {"tokens": False, "maps": True}
 
 def export_both(fmt, weights, imgsz, work, tag, **extra) -> dict:
     """{graph: bundle}, both graphs of one file, cached under `work`."""
+    import rtdetr_edge.export as export_module
     import rtdetr_edge.model.deformable as deformable
     from rtdetr_edge.export import export
 
@@ -40,6 +41,7 @@ def export_both(fmt, weights, imgsz, work, tag, **extra) -> dict:
         path = Path(work) / f"{fmt}_{tag}_{graph}_{imgsz}"
         if not (path / "manifest.json").is_file():
             deformable.VALUE_MAPS = maps
+            export_module._WRITTEN.clear()  # its FP32 files are keyed by weights and settings, not by the graph
             try:
                 t0 = time.time()
                 export(weights, fmt, imgsz=imgsz, out=path, force=True, raw_twin=False, **extra)
