@@ -118,6 +118,26 @@ def evaluate_all(models, test, out, n_test):
     return results
 
 
+def ab_setup(args) -> tuple:
+    """What an A/B benchmark of two INT8 graphs starts with (int8_activations.py, value_maps.py): the CPU's
+    facts (printed), the --work folder, the model's input size, and --test generated images at that size (seed
+    1007, a seed no model saw; made once)."""
+    from rtdetr_edge.data.synth import generate
+    from rtdetr_edge.runtime.pytorch import TorchRuntime
+    from rtdetr_edge.sysinfo import cpu_info, cpu_line
+    from rtdetr_edge.zoo import resolve_weights
+
+    cpu = cpu_info()
+    print(cpu_line(cpu), flush=True)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    size = TorchRuntime(str(resolve_weights(args.weights))).imgsz[0]
+    test = work / f"test{size}"
+    if not test.is_dir():
+        generate(test, 0, args.test, size, seed=1007)
+    return cpu, work, size, test
+
+
 class Bootstrap:
     """apstats.paired_bootstrap for many models on one set, each model's AP computed once per resample (the
     same seeded resamples for every pair, so a pair's interval is exactly paired_bootstrap's)."""

@@ -68,23 +68,14 @@ def main():
     args = ap.parse_args()
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from equal_schedule import Bootstrap, evaluate_all
+    from equal_schedule import Bootstrap, ab_setup, evaluate_all
 
     from rtdetr_edge.benchmark import benchmark
-    from rtdetr_edge.data.synth import generate
     from rtdetr_edge.runtime.base import load_runtime
     from rtdetr_edge.runtime.pytorch import TorchRuntime
-    from rtdetr_edge.sysinfo import cpu_info, cpu_line
     from rtdetr_edge.zoo import resolve_weights
 
-    cpu = cpu_info()
-    print(cpu_line(cpu), flush=True)
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    size = TorchRuntime(str(resolve_weights(args.weights))).imgsz[0]
-    test = work / f"test{size}"
-    if not test.is_dir():
-        generate(test, 0, args.test, size, seed=1007)
+    cpu, work, size, test = ab_setup(args)
 
     def int8(rt, policy, imgsz):
         fmt, form, _ = RUNTIMES[rt]
