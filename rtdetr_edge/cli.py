@@ -216,6 +216,9 @@ def benchmark(model: list[str] = typer.Option(..., help="bundle, exported file o
                                                         "the baseline of the speed-up)"),
               runs: int = typer.Option(30, help="timed runs per model (round-robin)"),
               warmup: int = typer.Option(3, help="untimed runs per model first"),
+              block: int = typer.Option(3, help="runs of one model in a row per turn; the first of each is "
+                                                "untimed (it pays for the model before) and reported apart; "
+                                                "1: one run per turn, all timed"),
               threads: Optional[int] = typer.Option(None, help="CPU threads per runtime (default: the runtime's)"),
               batch: int = typer.Option(1, help="images per inference"),
               out: Path = typer.Option(Path("benchmark"), help="folder for benchmark.json/.md/.png")):
@@ -223,11 +226,13 @@ def benchmark(model: list[str] = typer.Option(..., help="bundle, exported file o
     from .benchmark import benchmark as run_benchmark, write_report
 
     for option, value, low, high in (("--runs", runs, 1, None), ("--warmup", warmup, 0, None),
-                                     ("--threads", threads, 1, None), ("--batch", batch, 1, 64)):
+                                     ("--threads", threads, 1, None), ("--batch", batch, 1, 64),
+                                     ("--block", block, 1, 100)):
         check_number(option, value, low, high)
     check_output("--out", out, "folder")
-    with progress("timing (round-robin)", runs) as advance:
-        report = run_benchmark(model, runs=runs, warmup=warmup, threads=threads, batch=batch,
+    rounds = -(-runs // max(1, block - 1))
+    with progress("timing (round-robin)", rounds) as advance:
+        report = run_benchmark(model, runs=runs, warmup=warmup, threads=threads, batch=batch, block=block,
                                progress=lambda i, n: advance.update(completed=i))
     view.benchmark(console, report, write_report(report, out), batch, runs)
 

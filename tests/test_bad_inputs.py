@@ -153,6 +153,7 @@ CASES = [
     ("verify outputs missing", ["verify", "{onnx}", "--outputs", W + "/nope.json", "--json", "{o}"], 2,
      "no such file"),
     ("benchmark runs 0", ["benchmark", "--model", "{onnx}", "--runs", "0", "--out", "{o}"], 2, "--runs must be >= 1"),
+    ("benchmark block 0", ["benchmark", "--model", "{onnx}", "--block", "0", "--out", "{o}"], 2, "--block must be >= 1"),
     ("benchmark out onto a file", ["benchmark", "--model", "{onnx}", "--out", W + "/notes.txt"], 2, "not a folder"),
     ("demo conf 2", ["demo", "--model", "{onnx}", "--source", W + "/val", "--conf", "2", "--json", "{o}"], 2,
      "--conf must be <= 1"),
