@@ -22,6 +22,9 @@ from ..vocab import SAMPLINGS as SAMPLING_METHODS
 # grid_sample projects the values on each level's channel-first map (MSDeformableAttention.project_maps);
 # False: on the tokens, then a transpose into maps (as before 2026-12-02; benchmarks/value_maps.py)
 VALUE_MAPS = True
+# grid_sample sums each level's weighted samples and adds the levels; False: one Concat of all levels' samples,
+# then one weighted sum (as before 2026-12-03; benchmarks/level_sum.py)
+LEVEL_SUM = True
 
 
 def _check_method(method: str) -> str:
@@ -110,8 +113,15 @@ def _core_grid_sample(value_maps, sampling_locations, attention_weights, num_poi
         sampled.append(F.grid_sample(value_l, grids_list[level], mode="bilinear", padding_mode="zeros",
                                      align_corners=False))  # [BH, c, Lq, P]
     weights = attention_weights.permute(0, 2, 1, 3).reshape(bs * n_head, 1, len_q, sum(num_points_list))
-    out = (torch.cat(sampled, dim=-1) * weights).sum(-1).reshape(bs, n_head * c, len_q)
-    return out.permute(0, 2, 1)
+    if LEVEL_SUM:
+        # no Concat of the samples: OpenVINO runs that Concat (4-D, on the last axis) with its reference kernel
+        out = None
+        for s, w_l in zip(sampled, weights.split(list(num_points_list), dim=-1)):
+            contrib = (s * w_l).sum(-1)  # [BH, c, Lq]
+            out = contrib if out is None else out + contrib
+    else:
+        out = (torch.cat(sampled, dim=-1) * weights).sum(-1)
+    return out.reshape(bs, n_head * c, len_q).permute(0, 2, 1)
 
 
 class MSDeformableAttention(nn.Module):
