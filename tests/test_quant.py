@@ -197,6 +197,9 @@ def test_s8s8_is_symmetric_int8_only_and_runs_on_onnxruntime_and_openvino(int8_b
         for n in convs:
             dq = producer.get(n.input[1])
             assert dq is not None and dq.op_type == "DequantizeLinear" and dq.input[0] in inits, n.name
+        # the backbone's max-pool reads 8-bit values (its quantizer moved before it): no f32 pool in OpenVINO
+        pools = [n for n in graph.graph.node if n.op_type == "MaxPool"]
+        assert pools and all(producer[n.input[0]].op_type == "DequantizeLinear" for n in pools)
     manifest = _facts(bundle)
     assert manifest["precision"] == "int8" and manifest["quantization"]["form"] == "s8s8"
     golden = load_golden(bundle)
@@ -516,3 +519,57 @@ def test_bad_calibration_lists_are_one_line(weights, tmp_path, content, needle):
     r = run_cli("export", "--weights", weights, "--precision", "int8", "--calib", path, "--out", tmp_path / "o")
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def _pool_graph(scales, cast=False):
+    """x -> Relu -> MaxPool -> one QuantizeLinear/DequantizeLinear -> Conv per scale (the second through a Cast
+    to float, as modelopt writes it when asked) -> Add: the shape of the backbone's stem."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])]
+    inits, outs = [], []
+    for k, scale in enumerate(scales):
+        src = "p"
+        if cast and k == 1:
+            nodes.append(helper.make_node("Cast", ["p"], ["c1"], to=TensorProto.FLOAT))
+            src = "c1"
+        inits += [numpy_helper.from_array(np.array(scale, np.float32), f"s{k}"),
+                  numpy_helper.from_array(np.array(0, np.int8), f"z{k}"),
+                  numpy_helper.from_array(rng.normal(size=(4, 4, 1, 1)).astype(np.float32), f"w{k}")]
+        nodes += [helper.make_node("QuantizeLinear", [src, f"s{k}", f"z{k}"], [f"q{k}"]),
+                  helper.make_node("DequantizeLinear", [f"q{k}", f"s{k}", f"z{k}"], [f"d{k}"]),
+                  helper.make_node("Conv", [f"d{k}", f"w{k}"], [f"o{k}"])]
+        outs.append(f"o{k}")
+    nodes.append(helper.make_node("Sum", outs, ["y"]))
+    graph = helper.make_graph(nodes, "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 9, 9])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 5, 5])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_the_quantizer_after_a_max_pool_moves_before_it_with_equal_outputs():
+    """max commutes with a monotone quantizer: the pool then runs on 8-bit values, and the outputs are equal.
+    Pairs of different scales are left alone."""
+    import onnxruntime as ort
+
+    from rtdetr_edge.export.qdq import quantize_before_pools
+
+    x = np.random.default_rng(1).normal(size=(1, 4, 9, 9)).astype(np.float32) * 3
+
+    def run(model):
+        return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x})[0]
+
+    for cast in (False, True):
+        model = _pool_graph([0.05, 0.05], cast=cast)
+        before = run(model)
+        assert quantize_before_pools(model.graph) == 1
+        onnx.checker.check_model(model, full_check=True)
+        producer = {o: n for n in model.graph.node for o in n.output}
+        pool = next(n for n in model.graph.node if n.op_type == "MaxPool")
+        assert producer[pool.input[0]].op_type == "DequantizeLinear"
+        assert sum(n.op_type == "QuantizeLinear" for n in model.graph.node) == 1
+        assert np.array_equal(run(model), before)
+    other = _pool_graph([0.05, 0.07])
+    assert quantize_before_pools(other.graph) == 0
