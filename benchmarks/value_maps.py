@@ -1,21 +1,28 @@
-"""The decoder's value projection on each level's channel-first map (a 1x1 convolution whose output is the
-layout grid_sample reads) against the projection of the tokens followed by a transpose of all 8,400 x 256
-values per decoder layer (the graph before 2026-12-02), on the runtimes that run grid_sample.
+"""A/B of a change to the exported graph, on the runtimes that run grid_sample: both graphs of the same weights,
+made with a module switch off and on. The changes (--change):
 
-    python benchmarks/value_maps.py [--weights shapes] [--runtimes onnxruntime openvino]
+- ``value_maps`` (2026-12-02): the decoder's value projection on each level's channel-first map (a 1x1
+  convolution whose output is the layout grid_sample reads) against the projection of the tokens followed by a
+  transpose of all 8,400 x 256 values per decoder layer. Writes docs/value_maps.md.
+- ``sum_and_pool`` (2026-12-03): each level's grid_sample output weighted and summed apart instead of one Concat
+  of all levels (rtdetr_edge.model.deformable.LEVEL_SUM), and in the s8s8 file the quantizer after the
+  backbone's max-pool moved before it (rtdetr_edge.export.qdq.POOLS). Both are exact rewrites: the AP columns
+  show it. Writes docs/sum_and_pool.md.
+
+    python benchmarks/value_maps.py [--change value_maps] [--weights shapes] [--runtimes onnxruntime openvino]
         [--policies default all] [--test 1500] [--runs 40] [--theirs runs/speed_map/theirs_640.onnx]
-        [--work runs/value_maps] [--out docs/value_maps]
+        [--work runs/value_maps] [--out docs/<change>]
 
 Per runtime, from the same weights: the FP32 file and the INT8 file of each policy (post-training INT8 of
---weights; onnxruntime's u8s8 form, OpenVINO's s8s8), each made both ways (rtdetr_edge.model.deformable's
-VALUE_MAPS switch). The arithmetic is the same; what changes is the graph the runtime gets, and for u8s8 where
-onnxruntime's quantizer puts the value projection's input ranges (each level's map instead of the tokens of all).
+--weights; onnxruntime's u8s8 form, OpenVINO's s8s8), each made both ways. The arithmetic is the same; what
+changes is the graph the runtime gets (for u8s8 with value_maps, also where onnxruntime's quantizer puts the
+value projection's input ranges: each level's map instead of the tokens of all).
 
 Accuracy: AP of the INT8 files on --test generated images (seed 1007, a seed no model saw) at the model's size,
 each against the FP32 PyTorch model and the two graphs against each other, with paired bootstrap intervals.
-Speed: p50 at --imgsz (640), round-robin in one process per runtime (rtdetr_edge.benchmark), with the authors'
-FP32 ONNX export (--theirs, made by benchmarks/speed_map.py) as the first model when given. Writes OUT.md and
-OUT.json; prints the CPU's features. Exports and evaluations are cached under --work.
+Speed: p50 at --imgsz (640), round-robin in blocks in one process per runtime (rtdetr_edge.benchmark), with the
+authors' FP32 ONNX export (--theirs, made by benchmarks/speed_map.py) as the first model when given. Writes
+OUT.md and OUT.json; prints the CPU's features. Exports and evaluations are cached under --work.
 """
 
 import argparse
@@ -27,33 +34,45 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent
 # runtime -> (format, INT8 form, the recipes' ΔAP limit in points)
 RUNTIMES = {"onnxruntime": ("onnx", "u8s8", 0.3), "openvino": ("openvino", "s8s8", 0.3)}
-GRAPHS = {"tokens": False, "maps": True}
+# change -> (title, the old graph's name, the new graph's name, the switches: (module, attribute))
+CHANGES = {
+    "value_maps": ("The value projection on channel-first maps", "tokens", "maps",
+                   [("rtdetr_edge.model.deformable", "VALUE_MAPS")]),
+    "sum_and_pool": ("Per-level sums without a Concat, and the max-pool on 8-bit values", "before", "after",
+                     [("rtdetr_edge.model.deformable", "LEVEL_SUM"), ("rtdetr_edge.export.qdq", "POOLS")]),
+}
 
 
-def export_both(fmt, weights, imgsz, work, tag, **extra) -> dict:
+def export_both(change, fmt, weights, imgsz, work, tag, **extra) -> dict:
     """{graph: bundle}, both graphs of one file, cached under `work`."""
+    import importlib
+
     import rtdetr_edge.export as export_module
-    import rtdetr_edge.model.deformable as deformable
     from rtdetr_edge.export import export
 
+    _, old, new, switches = CHANGES[change]
+    modules = [(importlib.import_module(m), a) for m, a in switches]
     out = {}
-    for graph, maps in GRAPHS.items():
+    for graph, on in ((old, False), (new, True)):
         path = Path(work) / f"{fmt}_{tag}_{graph}_{imgsz}"
         if not (path / "manifest.json").is_file():
-            deformable.VALUE_MAPS = maps
+            for m, a in modules:
+                setattr(m, a, on)
             export_module._WRITTEN.clear()  # its FP32 files are keyed by weights and settings, not by the graph
             try:
                 t0 = time.time()
                 export(weights, fmt, imgsz=imgsz, out=path, force=True, raw_twin=False, **extra)
                 print(f"exported {path.name} in {time.time() - t0:.0f} s", flush=True)
             finally:
-                deformable.VALUE_MAPS = True
+                for m, a in modules:
+                    setattr(m, a, True)
         out[graph] = path
     return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--change", default="value_maps", choices=list(CHANGES))
     ap.add_argument("--weights", default="shapes")
     ap.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=list(RUNTIMES))
     ap.add_argument("--policies", nargs="+", default=["default", "all"])
@@ -64,8 +83,10 @@ def main():
     ap.add_argument("--resamples", type=int, default=300)
     ap.add_argument("--theirs", default=None, help="the authors' FP32 ONNX export at --imgsz (speed_map.py)")
     ap.add_argument("--work", default="runs/value_maps")
-    ap.add_argument("--out", default=str(ROOT / "docs" / "value_maps"))
+    ap.add_argument("--out", default=None, help="default: docs/<change>")
     args = ap.parse_args()
+    args.out = args.out or str(ROOT / "docs" / args.change)
+    _, OLD, NEW, _ = CHANGES[args.change]
 
     sys.path.insert(0, str(Path(__file__).parent))
     from equal_schedule import Bootstrap, ab_setup, evaluate_all
@@ -79,7 +100,8 @@ def main():
 
     def int8(rt, policy, imgsz):
         fmt, form, _ = RUNTIMES[rt]
-        return export_both(fmt, args.weights, imgsz, work, f"{form}_{policy}", precision="int8", int8_form=form,
+        return export_both(args.change, fmt, args.weights, imgsz, work, f"{form}_{policy}", precision="int8",
+                           int8_form=form,
                            calib=args.calib, policy=policy)
 
     models = {"fp32 torch": lambda: TorchRuntime(str(resolve_weights(args.weights)))}
@@ -94,7 +116,8 @@ def main():
     for rt in args.runtimes:
         fmt, _, limit = RUNTIMES[rt]
         timed = {"authors' FP32 (onnxruntime)": Path(args.theirs)} if args.theirs else {}
-        for graph, path in export_both(fmt, args.weights, args.imgsz, work, "fp32", precision="fp32").items():
+        for graph, path in export_both(args.change, fmt, args.weights, args.imgsz, work, "fp32",
+                                       precision="fp32").items():
             timed[f"FP32 {graph}"] = path
         for p in args.policies:
             for graph, path in int8(rt, p, args.imgsz).items():
@@ -103,16 +126,16 @@ def main():
         p50 = {label: e["p50_ms"] for label, e in zip(timed, report["models"])}
         speed[rt] = p50
         for p in ["FP32"] + args.policies:
-            for graph in GRAPHS:
+            for graph in (OLD, NEW):
                 key = f"{p} {graph}"
                 row = {"runtime": rt, "model": p, "graph": graph, "p50_ms": p50[key],
-                       "vs_tokens": p50[f"{p} tokens"] / p50[key],
+                       "vs_old": p50[f"{p} {OLD}"] / p50[key],
                        "vs_authors": (p50["authors' FP32 (onnxruntime)"] / p50[key]) if args.theirs else None}
                 name = f"{rt} {p} {graph}"
                 if name in ev:
                     row.update(AP=ev[name]["AP"], vs_fp32=boot.compare(ev, "fp32 torch", name, limit),
-                               **({"vs_tokens_AP": boot.compare(ev, f"{rt} {p} tokens", name, None)}
-                                  if graph != "tokens" else {}))
+                               **({"vs_old_AP": boot.compare(ev, f"{rt} {p} {OLD}", name, None)}
+                                  if graph != OLD else {}))
                 rows.append(row)
     result = {"cpu": cpu, "date": time.strftime("%Y-%m-%d"), "args": vars(args), "fp32_AP": ev["fp32 torch"]["AP"],
               "p50_ms": speed, "rows": rows}
@@ -122,27 +145,35 @@ def main():
     print(out.with_suffix(".md").read_text())
 
 
+WHAT = {"value_maps": "`tokens`: the projection of the tokens, then a transpose into the maps grid_sample reads "
+                      "(the graph before); `maps`: a 1x1 convolution on each level's map.",
+        "sum_and_pool": "`before`: one Concat of all levels' grid_sample outputs, then the weighted sum; the s8s8 "
+                        "file's quantizer after the max-pool (the graphs before); `after`: each level weighted and "
+                        "summed apart, the quantizer before the max-pool (s8s8 only)."}
+
+
 def markdown(args, r) -> str:
     cpu = r["cpu"]
-    lines = ["# The value projection on channel-first maps", "",
-             f"`python benchmarks/value_maps.py --weights {args.weights} --runtimes {' '.join(args.runtimes)} "
-             f"--policies {' '.join(args.policies)} --test {args.test} --runs {args.runs}"
+    title, old, _, _ = CHANGES[args.change]
+    lines = [f"# {title}", "",
+             f"`python benchmarks/value_maps.py --change {args.change} --weights {args.weights} --runtimes "
+             f"{' '.join(args.runtimes)} --policies {' '.join(args.policies)} --test {args.test} --runs {args.runs}"
              + (" --theirs ..." if args.theirs else "") + f"` on {cpu.get('model')} "
-             f"({', '.join(cpu.get('features', []))}), {r['date']}. `tokens`: the projection of the tokens, then a "
-             "transpose into the maps grid_sample reads (the graph before); `maps`: a 1x1 convolution on each "
-             f"level's map. INT8 = post-training INT8 of `{args.weights}` (calibration {args.calib}); AP on "
+             f"({', '.join(cpu.get('features', []))}), {r['date']}. {WHAT[args.change]} INT8 = post-training INT8 "
+             f"of `{args.weights}` (calibration {args.calib}); AP on "
              f"{args.test} generated test images at the model's size (FP32 PyTorch AP {r['fp32_AP']:.4f}), drops "
              "in points with 95% paired bootstrap intervals (positive = worse); p50 at "
-             f"{args.imgsz}x{args.imgsz}, batch 1, {args.runs} rounds round-robin in one process per runtime.", "",
-             "| runtime | model | graph | AP | drop vs FP32 [95%] (gate) | drop vs `tokens` [95%] | p50 ms | "
-             "speed vs `tokens` | vs authors' FP32 |", "|---|---|---|---|---|---|---|---|---|"]
+             f"{args.imgsz}x{args.imgsz}, batch 1, {args.runs} timed runs per model, round-robin in blocks in one "
+             "process per runtime.", "",
+             f"| runtime | model | graph | AP | drop vs FP32 [95%] (gate) | drop vs `{old}` [95%] | p50 ms | "
+             f"speed vs `{old}` | vs authors' FP32 |", "|---|---|---|---|---|---|---|---|---|"]
     for row in r["rows"]:
-        v, w = row.get("vs_fp32"), row.get("vs_tokens_AP")
+        v, w = row.get("vs_fp32"), row.get("vs_old_AP")
         lines.append(f"| {row['runtime']} | {row['model']} | {row['graph']} | "
                      + (f"{row['AP']:.4f} | {v['drop']:+.2f} [{v['lo']:+.2f}, {v['hi']:+.2f}] ({v['gate']})"
                         if v else "- | -")
                      + " | " + (f"{w['drop']:+.2f} [{w['lo']:+.2f}, {w['hi']:+.2f}]" if w else "-")
-                     + f" | {row['p50_ms']:.1f} | {row['vs_tokens']:.2f}x | "
+                     + f" | {row['p50_ms']:.1f} | {row['vs_old']:.2f}x | "
                      + (f"{row['vs_authors']:.2f}x" if row["vs_authors"] else "-") + " |")
     return "\n".join(lines) + "\n"
 

@@ -24,6 +24,10 @@ from collections import Counter
 
 import numpy as np
 
+# quantize_before_pools runs on the s8s8 file; False: the file as modelopt writes it (benchmarks/value_maps.py)
+POOLS = True
+
+
 def _const_values(graph) -> dict:
     """name -> numpy array for initializers and Constant nodes' outputs."""
     from onnx import numpy_helper
