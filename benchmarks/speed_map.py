@@ -81,7 +81,8 @@ def main():
         e = by[str(path)]
         own_fp32 = by[str(models[f"{runtime} FP32"][0])]["p50_ms"] if label != AUTHORS else None
         rows.append({"model": label, "runtime": runtime, "policy": policy, "ran": e["ran"], "p50_ms": e["p50_ms"],
-                     "p90_ms": e["p90_ms"], "vs_own_fp32": own_fp32 / e["p50_ms"] if own_fp32 else None,
+                     "p90_ms": e["p90_ms"],
+                     "after_another_ms": e.get("p50_after_another_ms"), "vs_own_fp32": own_fp32 / e["p50_ms"] if own_fp32 else None,
                      "vs_authors": base / e["p50_ms"] if base else None,
                      "accuracy": accuracy_of(args.accuracy, runtime, policy) if policy else None})
     result = {"cpu": cpu, "imgsz": args.imgsz, "runs": args.runs, "weights": args.weights,
@@ -100,16 +101,19 @@ def markdown(args, result) -> str:
              f"`python benchmarks/speed_map.py --imgsz {args.imgsz} --runs {args.runs} --policies "
              f"{' '.join(args.policies)}{' --repo ...' if args.repo else ''}` on {cpu.get('model')} "
              f"({', '.join(cpu.get('features', []))}), {result['date']}. Batch 1, the runtimes' default threads, "
-             f"every model timed round-robin in one process, each round in a new seeded order ({args.runs} runs after 3 warm-up runs). AP drops: "
+             f"every model timed round-robin in one process, each round in a new seeded order, {result['benchmark'].get('block', 1)} "
+             f"runs of a model per turn with the first untimed ({args.runs} timed runs after 3 warm-up runs; "
+             "rtdetr_edge.benchmark). AP drops: "
              f"{Path(args.accuracy).name} (QAT of each policy against FP32 fine-tuned on the same schedule, paired "
              "95% intervals; the limits are the recipes').", "",
-             "| model | ran | p50 ms | vs its runtime's FP32 | vs authors' ORT FP32 | AP drop [95% interval], points "
-             "| limit | gate |", "|---|---|---|---|---|---|---|---|"]
+             "| model | ran | p50 ms | p50 ms right after another model | vs its runtime's FP32 | vs authors' ORT FP32 "
+             "| AP drop [95% interval], points | limit | gate |", "|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         a = r["accuracy"]
         acc = (f"{a['drop']:+.2f} [{a['lo']:+.2f}, {a['hi']:+.2f}] | {a['limit']:.1f} | {a['gate']}" if a
                else ("not measured | - | -" if r["policy"] else "- | - | -"))
-        lines.append(f"| {r['model']} | {r['ran']} | {r['p50_ms']:.1f} | "
+        after = r.get("after_another_ms")
+        lines.append(f"| {r['model']} | {r['ran']} | {r['p50_ms']:.1f} | {'%.1f' % after if after else '-'} | "
                      f"{'%.2fx' % r['vs_own_fp32'] if r['vs_own_fp32'] else '-'} | "
                      f"{'%.2fx' % r['vs_authors'] if r['vs_authors'] else '-'} | {acc} |")
     return "\n".join(lines) + "\n"
