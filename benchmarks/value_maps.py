@@ -8,6 +8,9 @@ made with a module switch off and on. The changes (--change):
   of all levels (rtdetr_edge.model.deformable.LEVEL_SUM), and in the s8s8 file the quantizer after the
   backbone's max-pool moved before it (rtdetr_edge.export.qdq.POOLS). Both are exact rewrites: the AP columns
   show it. Writes docs/sum_and_pool.md.
+- ``boxes_of_topk`` (2026-12-03): the encoder's box head (a per-token MLP) on the 300 selected tokens instead of
+  all 8,400 followed by a gather (rtdetr_edge.model.decoder.BOXES_OF_TOPK). The same boxes in float; INT8
+  calibrates the head's ranges on the selected tokens. Writes docs/boxes_of_topk.md.
 
     python benchmarks/value_maps.py [--change value_maps] [--weights shapes] [--runtimes onnxruntime openvino]
         [--policies default all] [--test 1500] [--runs 40] [--theirs runs/speed_map/theirs_640.onnx]
@@ -40,6 +43,8 @@ CHANGES = {
                    [("rtdetr_edge.model.deformable", "VALUE_MAPS")]),
     "sum_and_pool": ("Per-level sums without a Concat, and the max-pool on 8-bit values", "before", "after",
                      [("rtdetr_edge.model.deformable", "LEVEL_SUM"), ("rtdetr_edge.export.qdq", "POOLS")]),
+    "boxes_of_topk": ("The encoder's box head on the selected tokens", "alltokens", "topk",
+                      [("rtdetr_edge.model.decoder", "BOXES_OF_TOPK")]),
 }
 
 
@@ -149,7 +154,9 @@ WHAT = {"value_maps": "`tokens`: the projection of the tokens, then a transpose 
                       "(the graph before); `maps`: a 1x1 convolution on each level's map.",
         "sum_and_pool": "`before`: one Concat of all levels' grid_sample outputs, then the weighted sum; the s8s8 "
                         "file's quantizer after the max-pool (the graphs before); `after`: each level weighted and "
-                        "summed apart, the quantizer before the max-pool (s8s8 only)."}
+                        "summed apart, the quantizer before the max-pool (s8s8 only).",
+        "boxes_of_topk": "`alltokens`: the encoder's 3-layer box head on all 8,400 tokens, then a gather of the 300 "
+                         "selected (the graph before); `topk`: the gather first, the box head on the 300."}
 
 
 def markdown(args, r) -> str:

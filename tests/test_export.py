@@ -63,6 +63,19 @@ def test_grid_sample_reads_the_value_projection_without_a_transpose(bundles):
         assert all(c.op_type == "Mul" for c in consumers[n.output[0]]), [c.op_type for c in consumers[n.output[0]]]
 
 
+def test_the_encoders_box_head_runs_on_the_selected_tokens_only(bundles):
+    """The box head is per token: it runs on the k selected tokens (a GatherElements of the top-k first), not on
+    all of them (8,400 at 640; 1.1 GMAC of its 3-layer MLP per image)."""
+    graph = onnx.load(str(bundles["onnx"] / "model.onnx")).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    first = [n for n in graph.node if "enc_bbox_head/layers.0" in n.name and n.op_type in ("MatMul", "Gemm")]
+    assert len(first) == 1
+    src = producer[first[0].input[0]]
+    while src.op_type in ("Reshape", "Flatten"):
+        src = producer[src.input[0]]
+    assert src.op_type in ("GatherElements", "Gather"), (src.op_type, src.name)
+
+
 def test_gather_sampling_has_no_gridsample_and_any_batch(bundles, weights):
     b = bundles["onnx_gather"]
     graph = onnx.load(str(b / "model.onnx")).graph
