@@ -203,14 +203,13 @@ def _onnx_s8s8(module, path, example_inputs, cfg, raw) -> dict:
     import onnx
 
     from .onnx import export_onnx
-    from . import qdq
     from .qdq import fold_weights, qdq_facts, quantize_before_pools
 
     facts = export_onnx(module, path, example_inputs, dynamic_batch=cfg.dynamic_batch, raw=raw,
                         simplifier="none", opset=cfg.opset)
     graph = onnx.load(str(path))
     facts["weights_folded"] = fold_weights(graph)
-    facts["pools_quantized"] = quantize_before_pools(graph.graph) if qdq.POOLS else 0
+    facts["pools_quantized"] = quantize_before_pools(graph.graph)
     onnx.checker.check_model(graph, full_check=True)
     onnx.save(graph, str(path))
     facts.update(qdq=qdq_facts(graph), quantizer="nvidia-modelopt fake-quant exported as Q/DQ",

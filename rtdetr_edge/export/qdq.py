@@ -123,6 +123,8 @@ def quantize_before_pools(graph) -> int:
     """MaxPool(X) -> QuantizeLinear(s, z) -> DequantizeLinear(s, z) -> readers, for every reader of the pool,
     becomes QuantizeLinear(X) -> DequantizeLinear -> MaxPool -> readers (one pair). Exact: the maximum of
     values on the grid is on the grid, and a monotone quantizer commutes with max. Returns how many pools."""
+    if not POOLS:
+        return 0
     values = _const_values(graph)
     readers = {}
     for n in graph.node:
