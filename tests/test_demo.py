@@ -280,15 +280,14 @@ def test_benchmark_two_bundles_side_by_side(bundles, tmp_path):
     assert r.returncode == 2 and "--runs must be >= 1" in r.stderr
 
 
-def test_benchmark_rounds_change_the_order_so_no_model_always_follows_the_same_one(monkeypatch):
-    """A fixed order let each model pay for the one before it (the same file measured 1.21x and 0.85x of another
-    in two orders); every round is shuffled (seeded), so each model follows several others."""
+def _fake_runtimes(monkeypatch, calls, delay=lambda name, calls: 0.0):
+    """`benchmark` opens fake runtimes that record each call's model name in `calls`, after sleeping delay(name,
+    calls) seconds."""
+    import time as time_module
+
     import numpy as np
 
     import rtdetr_edge.runtime.base as base
-    from rtdetr_edge.benchmark import benchmark
-
-    calls = []
 
     class Fake:
         imgsz, backend, effective_precision, manifest = (8, 8), "fake", "fp32", None
@@ -297,10 +296,20 @@ def test_benchmark_rounds_change_the_order_so_no_model_always_follows_the_same_o
             self.name = name
 
         def infer(self, x, sizes):
+            time_module.sleep(delay(self.name, calls))
             calls.append(self.name)
             return np.zeros(1)
 
     monkeypatch.setattr(base, "open_model", lambda path, threads=None: Fake(path))
+
+
+def test_benchmark_rounds_change_the_order_so_no_model_always_follows_the_same_one(monkeypatch):
+    """A fixed order let each model pay for the one before it (the same file measured 1.21x and 0.85x of another
+    in two orders); every round is shuffled (seeded), so each model follows several others."""
+    from rtdetr_edge.benchmark import benchmark
+
+    calls = []
+    _fake_runtimes(monkeypatch, calls)
     names = ["a", "b", "c", "d"]
     report = benchmark(names, runs=20, warmup=0)
     assert [e["model"] for e in report["models"]] == names and all(len(e["times_ms"]) == 20 for e in report["models"])
@@ -311,27 +320,10 @@ def test_benchmark_rounds_change_the_order_so_no_model_always_follows_the_same_o
 def test_benchmark_times_a_model_in_a_row_and_reports_the_run_after_another_apart(monkeypatch):
     """The first run of a model right after another pays for it (caches, sleeping threads: an OpenVINO INT8 model
     ran 76-78 ms right after another model and 59-60 ms in a row); blocks keep it out of p50 and report it."""
-    import time as time_module
-
-    import numpy as np
-
-    import rtdetr_edge.runtime.base as base
     from rtdetr_edge.benchmark import benchmark
 
     last = []
-
-    class Fake:
-        imgsz, backend, effective_precision, manifest = (8, 8), "fake", "fp32", None
-
-        def __init__(self, name):
-            self.name = name
-
-        def infer(self, x, sizes):
-            time_module.sleep(0.03 if last and last[-1] != self.name else 0.002)
-            last.append(self.name)
-            return np.zeros(1)
-
-    monkeypatch.setattr(base, "open_model", lambda path, threads=None: Fake(path))
+    _fake_runtimes(monkeypatch, last, delay=lambda name, calls: 0.03 if calls and calls[-1] != name else 0.002)
     report = benchmark(["a", "b"], runs=6, warmup=1, block=3)
     assert report["block"] == 3 and "blocks of 3" in report["timing"]
     runs = [m for m in last[2:]]  # after the two warm-up runs
