@@ -11,6 +11,9 @@ made with a module switch off and on. The changes (--change):
 - ``boxes_of_topk`` (2026-12-03): the encoder's box head (a per-token MLP) on the 300 selected tokens instead of
   all 8,400 followed by a gather (rtdetr_edge.model.decoder.BOXES_OF_TOPK). The same boxes in float; INT8
   calibrates the head's ranges on the selected tokens. Writes docs/boxes_of_topk.md.
+- ``channel_last_tokens`` (2026-12-03): each level's map turned into the encoder-output tokens by a channel-last
+  transpose and a reshape instead of a reshape and a transpose of the tokens
+  (rtdetr_edge.model.decoder.CHANNEL_LAST_TOKENS). The same values. Writes docs/channel_last_tokens.md.
 
     python benchmarks/value_maps.py [--change value_maps] [--weights shapes] [--runtimes onnxruntime openvino]
         [--policies default all] [--test 1500] [--runs 40] [--theirs runs/speed_map/theirs_640.onnx]
@@ -45,6 +48,8 @@ CHANGES = {
                      [("rtdetr_edge.model.deformable", "LEVEL_SUM"), ("rtdetr_edge.export.qdq", "POOLS")]),
     "boxes_of_topk": ("The encoder's box head on the selected tokens", "alltokens", "topk",
                       [("rtdetr_edge.model.decoder", "BOXES_OF_TOPK")]),
+    "channel_last_tokens": ("The encoder-output tokens from channel-last maps", "flatten", "channellast",
+                            [("rtdetr_edge.model.decoder", "CHANNEL_LAST_TOKENS")]),
 }
 
 
@@ -156,7 +161,11 @@ WHAT = {"value_maps": "`tokens`: the projection of the tokens, then a transpose 
                         "file's quantizer after the max-pool (the graphs before); `after`: each level weighted and "
                         "summed apart, the quantizer before the max-pool (s8s8 only).",
         "boxes_of_topk": "`alltokens`: the encoder's 3-layer box head on all 8,400 tokens, then a gather of the 300 "
-                         "selected (the graph before); `topk`: the gather first, the box head on the 300."}
+                         "selected (the graph before); `topk`: the gather first, the box head on the 300.",
+        "channel_last_tokens": "`flatten`: each level's map [bs, C, h, w] reshaped to [bs, C, h*w], the levels "
+                               "concatenated, then one transpose of all 8,400 x 256 values to tokens (the graph "
+                               "before); `channellast`: each map transposed to [bs, h, w, C], then reshaped to "
+                               "[bs, h*w, C] and concatenated."}
 
 
 def markdown(args, r) -> str:

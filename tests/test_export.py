@@ -76,6 +76,41 @@ def test_the_encoders_box_head_runs_on_the_selected_tokens_only(bundles):
     assert src.op_type in ("GatherElements", "Gather"), (src.op_type, src.name)
 
 
+def test_the_encoder_output_tokens_come_from_channel_last_maps(bundles):
+    """Each level's map becomes tokens by a transpose to channel-last, then a reshape; the tokens of all levels
+    are not transposed after the Concat (onnxruntime's int8 convolutions write channel-last maps: its layout
+    pass then cancels the transpose against its own one back, 4 transposes fewer, 8,400 x 256 values each)."""
+    graph = onnx.load(str(bundles["onnx"] / "model.onnx")).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    readers = {}
+    for n in graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+
+    def path_to_conv(name):
+        ops, n = [], producer.get(name)
+        while n is not None and n.op_type != "Conv":
+            if n.op_type not in ("Reshape", "Transpose", "Flatten", "QuantizeLinear", "DequantizeLinear"):
+                return None, ops
+            ops.append(n)
+            n = producer.get(n.input[0])
+        return n, ops
+
+    tokens = []
+    for n in graph.node:
+        if n.op_type == "Concat":
+            paths = [path_to_conv(i) for i in n.input]
+            if paths and all(c is not None and "decoder/input_proj" in c.name for c, _ in paths):
+                tokens.append((n, paths))
+    assert len(tokens) == 1, [n.name for n, _ in tokens]
+    concat, paths = tokens[0]
+    assert len(paths) == 3
+    for conv, ops in paths:
+        perms = [list(a.ints) for o in ops if o.op_type == "Transpose" for a in o.attribute if a.name == "perm"]
+        assert perms == [[0, 2, 3, 1]], (conv.name, [o.op_type for o in ops], perms)
+    assert all(r.op_type != "Transpose" for r in readers[concat.output[0]]), [r.op_type for r in readers[concat.output[0]]]
+
+
 def test_gather_sampling_has_no_gridsample_and_any_batch(bundles, weights):
     b = bundles["onnx_gather"]
     graph = onnx.load(str(b / "model.onnx")).graph

@@ -19,6 +19,11 @@ from .deformable import MSDeformableAttention
 # the encoder's box head runs on the k selected tokens only (it is per token, so the boxes are the same);
 # False: on all tokens, then a gather (as before 2026-12-03; benchmarks/value_maps.py --change boxes_of_topk)
 BOXES_OF_TOPK = True
+# each level's map becomes tokens by a channel-last transpose, then a reshape ([bs, h, w, C] -> [bs, h*w, C]):
+# onnxruntime's int8 convolutions write channel-last maps, so its layout pass cancels that transpose against its
+# own one back to channel-first; False: flatten, then transpose the tokens (as before 2026-12-03;
+# benchmarks/value_maps.py --change channel_last_tokens)
+CHANNEL_LAST_TOKENS = True
 from .denoising import get_contrastive_denoising_training_group
 
 
@@ -204,7 +209,7 @@ class RTDETRTransformerv2(nn.Module):
         flat, shapes = [], []
         for f in proj:
             h, w = int(f.shape[2]), int(f.shape[3])
-            flat.append(f.flatten(2).permute(0, 2, 1))
+            flat.append(f.permute(0, 2, 3, 1).flatten(1, 2) if CHANNEL_LAST_TOKENS else f.flatten(2).permute(0, 2, 1))
             shapes.append((h, w))
         return torch.cat(flat, dim=1), shapes, proj
 
