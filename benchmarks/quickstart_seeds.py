@@ -26,6 +26,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: the quickstart's)")
     ap.add_argument("--qat-epochs", type=int, default=None, help="QAT epochs (default: the quickstart's)")
     ap.add_argument("--val", type=int, default=None, help="validation images (default: the quickstart's)")
+    ap.add_argument("--gate", type=int, default=None, help="gate images (default: the quickstart's)")
     ap.add_argument("--formats", default="onnx,openvino,tflite")
     ap.add_argument("--out", default=str(ROOT / "docs" / "quickstart_seeds"))
     ap.add_argument("--append", action="store_true", help="keep the rows already in OUT.json")
@@ -39,12 +40,14 @@ def main():
                             text=True).stdout.strip() or "unknown"
     for seed in args.seeds:
         work = Path(tempfile.mkdtemp(prefix=f"qs{seed}-"))
-        given = {"epochs": args.epochs, "qat_epochs": args.qat_epochs, "val_images": args.val}
+        given = {"epochs": args.epochs, "qat_epochs": args.qat_epochs, "val_images": args.val,
+                 "gate_images": args.gate}
         cfg = QuickstartConfig(out=str(work), seed=seed, formats=tuple(args.formats.split(",")),
                                **{k: v for k, v in given.items() if v is not None})
         start = time.time()
         result = run(cfg)
         row = {"seed": seed, "commit": commit, "ok": result["ok"], "minutes": (time.time() - start) / 60, "artifacts": [],
+               "gate_images": cfg.gate_images or cfg.val_images,
                **{k: result.get(k) for k in ("tuned_AP", "tuned_iterations", "qat_AP", "qat_iterations")}}
         for a in result["parity"]["artifacts"]:
             m = a["metrics"]
@@ -68,19 +71,23 @@ def write(args, rows, cpu):
     lines = ["# The quickstart on fresh runs", "",
              f"`python benchmarks/quickstart_seeds.py --seeds {' '.join(str(r['seed']) for r in rows)}"
              + "".join(f" --{k.replace('_', '-')} {v}" for k, v in (("epochs", args.epochs),
-                                                                    ("qat_epochs", args.qat_epochs), ("val", args.val))
+                                                                    ("qat_epochs", args.qat_epochs), ("val", args.val),
+                                                                    ("gate", args.gate))
                        if v is not None) + f"` on {cpu.get('model', 'this CPU')} "
              f"({', '.join(cpu.get('features', []))}). Each seed generates its own data, fine-tunes, runs QAT, "
              "exports and measures parity, as `rtdetr-edge quickstart` does.", "",
              f"**{passed} of {len(rows)} runs passed** (exit 0).", "",
-             "| seed | commit | result | minutes | fine-tuned AP (iterations) | QAT fake-quant AP (iterations) | INT8 "
-             "rows: AP drop [95% interval] vs limit -> gate |", "|---|---|---|---|---|---|---|"]
+             "| seed | commit | gate images | result | minutes | fine-tuned AP (iterations) | QAT fake-quant AP "
+             "(iterations) | INT8 rows: AP drop [95% interval] vs limit -> gate |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cells = "; ".join(f"{a['name']} {a['drop'] * 100:+.2f} [{a['lo'] * 100:+.2f}, {a['hi'] * 100:+.2f}] pts vs "
                           f"{a['limit'] * 100:.1f} -> {a['gate']}" for a in r["artifacts"]
                           if a["name"].endswith("int8") and a["drop"] is not None)
         ap = lambda k: f"{r[k]:.3f} ({r[k.replace('AP', 'iterations')]})" if r.get(k) is not None else "-"  # noqa: E731
-        lines.append(f"| {r['seed']} | {r.get('commit', '-')} | {'pass' if r['ok'] else 'FAIL'} | {r['minutes']:.1f} | {ap('tuned_AP')} | "
+        # rows before the gates had their own images were measured on the 200 validation images
+        gate = r.get("gate_images") or "200 (validation)"
+        lines.append(f"| {r['seed']} | {r.get('commit', '-')} | {gate} | {'pass' if r['ok'] else 'FAIL'} | {r['minutes']:.1f} | "
+                     f"{ap('tuned_AP')} | "
                      f"{ap('qat_AP')} | {cells} |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 

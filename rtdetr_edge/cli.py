@@ -425,7 +425,11 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
                minutes: Optional[float] = typer.Option(None, help="cap on the fine-tuning's minutes"),
                qat_minutes: Optional[float] = typer.Option(None, help="cap on QAT's minutes (0: no INT8)"),
                train_images: int = typer.Option(200, help="generated training images"),
-               val_images: int = typer.Option(QuickstartConfig.val_images, help="generated validation images"),
+               val_images: int = typer.Option(QuickstartConfig.val_images, help="generated validation images (they "
+                                                                               "pick the best epoch)"),
+               gate_images: int = typer.Option(QuickstartConfig.gate_images, help="generated images the accuracy gates "
+                                                                                 "are measured on (0: the validation "
+                                                                                 "images)"),
                formats: str = typer.Option("onnx,openvino,tflite", help="comma-separated export formats"),
                seed: int = typer.Option(1, help="seed of the generated data (the reference model saw seed 0)"),
                calib: str = typer.Option(QuickstartConfig.calib, help="calibration list for QAT's starting ranges")):
@@ -434,8 +438,8 @@ def quickstart(out: Path = typer.Option(Path("quickstart"), help="folder for eve
     from .quickstart import STEPS, run
 
     cfg = QuickstartConfig(out=str(out), weights=str(weights), epochs=epochs, qat_epochs=qat_epochs, minutes=minutes,
-                           qat_minutes=qat_minutes, train_images=train_images, val_images=val_images, seed=seed,
-                           formats=formats, calib=calib).validate()
+                           qat_minutes=qat_minutes, train_images=train_images, val_images=val_images,
+                           gate_images=gate_images, seed=seed, formats=formats, calib=calib).validate()
     check_output("--out", out, "folder")
 
     result = run(cfg, view.QuickstartReporter(console, err, STEPS))

@@ -204,6 +204,8 @@ CASES = [
     ("init onto a folder", ["init", "--out", W + "/mine"], 2, "is a folder"),
     ("init zero classes", ["init", "--out", "{o}", "--num-classes", "0"], 2, "--num-classes must be >= 1"),
     ("quickstart bad formats", ["quickstart", "--out", "{o}", "--formats", "onnx,caffe"], 2, "caffe"),
+    ("quickstart negative gate images", ["quickstart", "--out", "{o}", "--gate-images", "-5"], 2,
+     "--gate-images must be >= 0, got -5"),
     ("missing required option", ["export"], 2, "Missing option '--weights'"),
 ]
 
