@@ -38,6 +38,7 @@ class Matches:
     ignored: dict  # cat -> [T, D] bool (matched to a crowd region)
     gt_count: dict  # cat -> [N] int: objects per image that count
     n_images: int
+    hits: dict = None  # cat -> (true positives' positions, ignored ones') per threshold: filled on first use
 
 
 def _iou(dt, gt, crowd):
@@ -134,29 +135,50 @@ def match(ann_file, detections, image_ids) -> Matches:
 
 def average_precision(m: Matches, weights=None) -> float:
     """COCO AP (0.50:0.95, area all, 100 detections) with images weighted (a bootstrap resample: how often
-    each image was drawn; None: each once). COCOeval.accumulate, with counts instead of copies."""
+    each image was drawn; None: each once). COCOeval.accumulate, with counts instead of copies.
+
+    The counts are integers, so every cumulative sum below is exact and the result is COCOeval's to the last
+    bit, computed at the true positives only: recall changes only there, so each of the 101 recall points
+    falls on one; and precision only falls between two of them (more detections, no more hits), so the
+    precision envelope (the running maximum from the right) is their running maximum. At 2,000 images that
+    is a few thousand values per category and threshold instead of every detection."""
     w_img = np.ones(m.n_images) if weights is None else np.asarray(weights, np.float64)
+    eps = np.finfo(np.float64).eps
     values = []
     for c in m.categories:
         npig = float((m.gt_count[c] * w_img).sum())
         if npig <= 0:
             continue  # not in this resample: left out, as COCO leaves out a category without objects
-        if len(m.scores[c]) == 0:
-            values += [0.0] * len(IOU_THRESHOLDS)
-            continue
         # detections are in score order already; an image drawn k times adds k true/false positives (an image
         # not drawn adds none: its detections repeat the cumulative sums, which moves no interpolated point)
         w = w_img[m.image[c]]
-        tp = np.cumsum(w * (m.matched[c] & ~m.ignored[c]), axis=1)
-        fp = np.cumsum(w * (~m.matched[c] & ~m.ignored[c]), axis=1)
-        rc = tp / npig
-        pr = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
-        pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # the precision envelope
+        counted = np.cumsum(w)  # detections so far; less the ignored ones at each threshold, below
+        hits, ignored = _hits(m, c)
         for t in range(len(IOU_THRESHOLDS)):
-            idx = np.searchsorted(rc[t], RECALL_THRESHOLDS, side="left")
-            q = np.where(idx < pr.shape[1], pr[t, np.minimum(idx, pr.shape[1] - 1)], 0.0)
+            at = hits[t]  # the true positives' positions
+            if len(at) == 0:
+                values.append(0.0)
+                continue
+            tp = np.cumsum(w[at])
+            n = counted[at]
+            if len(ignored[t]):  # detections matched to a crowd region count as neither
+                n = n - np.concatenate([[0.0], np.cumsum(w[ignored[t]])])[np.searchsorted(ignored[t], at)]
+            rc = tp / npig
+            envelope = np.maximum.accumulate((tp / np.maximum(n, eps))[::-1])[::-1]
+            idx = np.searchsorted(rc, RECALL_THRESHOLDS, side="left")
+            q = np.where(idx < len(at), envelope[np.minimum(idx, len(at) - 1)], 0.0)
             values.append(float(q.mean()))
     return float(np.mean(values)) if values else 0.0
+
+
+def _hits(m: Matches, c):
+    """Per IoU threshold, the positions of category c's true positives and of its ignored detections."""
+    if m.hits is None:
+        m.hits = {}
+    if c not in m.hits:
+        good = m.matched[c] & ~m.ignored[c]
+        m.hits[c] = ([np.flatnonzero(r) for r in good], [np.flatnonzero(r) for r in m.ignored[c]])
+    return m.hits[c]
 
 
 def paired_bootstrap(ref: Matches, art: Matches, resamples=1000, seed=0, level=0.95) -> dict:
