@@ -57,7 +57,9 @@ def main():
                                      "hi": iv.get("hi"), "limit": a["tolerances"]["ap_drop_max"],
                                      "gate": (a.get("ap_gate") or {}).get("status"), "ok": a["ok"],
                                      "broken": a["broken"]})
-        rows = sorted([r for r in rows if r["seed"] != seed] + [row], key=lambda r: r["seed"])
+        # a row is a seed and the images its gates had (rows before the gate images had none: 200 validation)
+        same = lambda r: r["seed"] == seed and (r.get("gate_images") or 200) == row["gate_images"]  # noqa: E731
+        rows = sorted([r for r in rows if not same(r)] + [row], key=lambda r: (r.get("gate_images") or 200, r["seed"]))
         print(json.dumps({"seed": seed, "ok": row["ok"], "minutes": round(row["minutes"], 1)}), flush=True)
         shutil.rmtree(work, ignore_errors=True)
         write(args, rows, cpu_info())
