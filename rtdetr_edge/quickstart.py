@@ -100,17 +100,17 @@ def run(cfg: QuickstartConfig = None, reporter=None, **options) -> dict:
     start = time.time()
     out.mkdir(parents=True, exist_ok=True)
     data = out / "data"
-    if not (data / "annotations").is_dir():
-        with Progress(console=console, transient=True, disable=console is None) as progress:
-            task = progress.add_task(f"1/{STEPS} generating the dataset", total=cfg.train_images + cfg.val_images)
-            generate(data, cfg.train_images, cfg.val_images, max(imgsz), seed=cfg.seed,
-                     progress=lambda: progress.advance(task))
+
+    def make(folder, what, n_train, n_val, seed):
+        if not (folder / "annotations").is_dir():
+            with Progress(console=console, transient=True, disable=console is None) as progress:
+                task = progress.add_task(f"1/{STEPS} generating {what}", total=n_train + n_val)
+                generate(folder, n_train, n_val, max(imgsz), seed=seed, progress=lambda: progress.advance(task))
+
+    make(data, "the dataset", cfg.train_images, cfg.val_images, cfg.seed)
     gate = out / "gate" if cfg.gate_images else data
-    if cfg.gate_images and not (gate / "annotations").is_dir():
-        with Progress(console=console, transient=True, disable=console is None) as progress:
-            task = progress.add_task(f"1/{STEPS} generating the gate images", total=cfg.gate_images)
-            generate(gate, 0, cfg.gate_images, max(imgsz), seed=GATE_SEED + cfg.seed,
-                     progress=lambda: progress.advance(task))
+    if cfg.gate_images:
+        make(gate, "the gate images", 0, cfg.gate_images, GATE_SEED + cfg.seed)
     reporter.step(1, f"dataset {data} ({cfg.train_images} train + {cfg.val_images} val images, seed {cfg.seed}, "
                      f"6 shape classes)" + (f"; {cfg.gate_images} more for the accuracy gates: {gate}"
                                             if cfg.gate_images else ""))
