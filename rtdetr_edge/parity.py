@@ -14,7 +14,9 @@ images):
 - with a dataset: COCO AP and AP50 of both, and the difference with its 95% interval from a paired
   bootstrap over the images (apstats). The AP tolerance is broken only when the whole interval is over it;
   an interval wider than the tolerance is reported as "not resolvable at this set size", with the number of
-  images that would resolve it.
+  images that would resolve it. `max_images` may differ per precision (the quickstart gates FP32 rows, whose
+  intervals are hundreds of times narrower than their limit, on fewer images than INT8 rows); each row
+  reports the images it was measured on.
 - INT8: outputs are compared with the fake-quant PyTorch model the artifact was exported from (stored as its
   golden outputs: a QAT checkpoint is another model than the FP32 one); AP is compared with `--weights`'
   (give the FP32 checkpoint: the AP drop is then what INT8 costs against FP32).
@@ -50,7 +52,7 @@ class _References:
         return self.models[key]
 
     def coco(self, imgsz, sampling, dataset, progress):
-        key = (tuple(imgsz), sampling)
+        key = (tuple(imgsz), sampling, len(dataset))
         if key not in self.ap:
             from .cocoeval import evaluate_runtime
             from .runtime.pytorch import TorchRuntime
@@ -118,27 +120,36 @@ def _latency_ms(runtime, x, sizes, runs=LATENCY_RUNS) -> float:
     return 1000 * float(np.median(times))
 
 
-def _dataset(data, max_images):
+def _datasets(data, max_images) -> dict:
+    """The validation images per precision: {precision or None (any other): dataset}. `max_images` is one count
+    for every row or {precision: count} (a precision not named gets every image)."""
+    import copy
+
     from .data.coco import CocoDetection, resolve_coco_dir
 
+    counts = max_images if isinstance(max_images, dict) else {None: max_images}
+    for n in counts.values():
+        if n is not None and n < 1:
+            raise UserError(f"--max-images must be >= 1, got {n}")
     ann, images = resolve_coco_dir(data, "val")
-    dataset = CocoDetection(ann, images)
-    if max_images is not None:
-        if max_images < 1:
-            raise UserError(f"--max-images must be >= 1, got {max_images}")
-        dataset.images = dataset.images[:max_images]
-    return dataset
+    full = CocoDetection(ann, images)
+    out = {}
+    for precision, n in {None: None, **counts}.items():
+        out[precision] = copy.copy(full)
+        out[precision].images = full.images[:n]
+    return out
 
 
 def parity(models, weights=None, data=None, tolerances=None, max_images=None, progress=None) -> dict:
     """Measure every bundle in `models`; returns the report (dict) with `ok` per artifact and overall.
-    Without `weights` the bundles' stored golden outputs are the reference and PyTorch is never imported."""
+    Without `weights` the bundles' stored golden outputs are the reference and PyTorch is never imported.
+    `max_images`: the first N validation images, or {precision: N} (e.g. {"fp32": 200})."""
     from .bundle import golden_inputs, load_golden
     from .runtime.base import load_runtime
 
     report = {"weights": str(weights) if weights else None, "data": str(data) if data else None, "artifacts": []}
     refs = _References(weights) if weights else None
-    dataset = _dataset(data, max_images) if data else None
+    datasets = _datasets(data, max_images) if data else None
     opened = [(Path(b), *_open(b, tolerances)) for b in models]  # every bundle checked before any work
     for bundle, manifest, entry in opened:
         precision = entry["precision"]
@@ -160,9 +171,11 @@ def parity(models, weights=None, data=None, tolerances=None, max_images=None, pr
         metrics = _raw_metrics(bundle, manifest, ref, x)
         metrics.update(compare_topk(ref, {"labels": labels, "boxes": boxes, "scores": scores}, precision=precision))
         metrics["latency_ms"] = _latency_ms(runtime, x[:1], sizes[:1])
-        if dataset is not None:
+        if datasets is not None:
             from .cocoeval import evaluate_runtime
 
+            dataset = datasets.get(precision, datasets[None])
+            metrics["images"] = len(dataset)
             art_ap = evaluate_runtime(runtime, dataset, progress=progress, matches=True)
             metrics["AP"], metrics["AP50"] = art_ap["AP"], art_ap["AP50"]
             if refs is not None:
@@ -189,7 +202,7 @@ def parity(models, weights=None, data=None, tolerances=None, max_images=None, pr
 COLUMNS = [("raw_score_max", "score max (raw)", "{:.2e}"), ("raw_box_max", "box max (raw)", "{:.2e}"),
            ("queries_in_same_order", "same order", "{:.2f}"), ("queries_swapped", "swapped", "{:.3f}"), ("topk_score_max", "score max (top-k)", "{:.2e}"),
            ("top100_match", "top-100 match", "{:.3f}"), ("matched_box_px_max", "box px max", "{:.2e}"),
-           ("AP", "AP", "{:.4f}"), ("AP50", "AP50", "{:.4f}"), ("torch_AP", "AP torch", "{:.4f}"),
+           ("images", "images", "{:d}"), ("AP", "AP", "{:.4f}"), ("AP50", "AP50", "{:.4f}"), ("torch_AP", "AP torch", "{:.4f}"),
            ("ap_drop", "AP drop", "{:+.4f}"), ("latency_ms", "latency ms", "{:.1f}")]
 
 

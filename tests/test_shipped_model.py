@@ -142,6 +142,7 @@ def test_quickstart_tiny_run(tmp_path):
         assert sum(line.startswith(f"{n}/7 ") for line in lines) == 1, (n, r.stdout)
     assert "done in" in r.stdout and "os.fork()" not in r.stderr  # no library noise
     assert {"AP", "torch_AP", "ap_drop", "ap_drop_interval"} <= set(fp32["metrics"])
+    assert fp32["metrics"]["images"] == int8["metrics"]["images"] == 6  # fewer FP32 images only above 200
     assert (out / "finetune" / "best.pt").is_file() and (out / "qat" / "best.pt").is_file()
     from rtdetr_edge.model.checkpoint import read_checkpoint
 
