@@ -4,8 +4,10 @@ interval and gate verdict. Writes docs/quickstart_seeds.md (and .json).
 
     python benchmarks/quickstart_seeds.py --seeds 1 2 3 4 5 6 7 8 9 10 [--epochs 2 --qat-epochs 1] [--val 200]
 
-At about 36 minutes per seed on 2 cores the table takes more than one sitting: `--append` keeps the rows
+At about 21 minutes per seed on 2 cores the table takes more than one sitting: `--append` keeps the rows
 already in OUT.json (a seed run again replaces its row), and every row records the commit it ran.
+`--from DIR` adds the row of a finished `rtdetr-edge quickstart --out DIR --seed N` (its quickstart.json and
+parity report; the commit is this checkout's, so run it in the checkout that ran the command).
 """
 
 import argparse
@@ -14,7 +16,6 @@ import platform
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
@@ -30,6 +31,8 @@ def main():
     ap.add_argument("--formats", default="onnx,openvino,tflite")
     ap.add_argument("--out", default=str(ROOT / "docs" / "quickstart_seeds"))
     ap.add_argument("--append", action="store_true", help="keep the rows already in OUT.json")
+    ap.add_argument("--from", dest="from_", nargs="+", default=[], metavar="DIR",
+                    help="add the rows of finished `rtdetr-edge quickstart --out DIR` runs instead of running seeds")
     args = ap.parse_args()
     from rtdetr_edge.quickstart import QuickstartConfig, run
     from rtdetr_edge.sysinfo import cpu_info
@@ -38,16 +41,12 @@ def main():
     rows = json.loads(old.read_text())["runs"] if args.append and old.exists() else []
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
-    for seed in args.seeds:
-        work = Path(tempfile.mkdtemp(prefix=f"qs{seed}-"))
-        given = {"epochs": args.epochs, "qat_epochs": args.qat_epochs, "val_images": args.val,
-                 "gate_images": args.gate}
-        cfg = QuickstartConfig(out=str(work), seed=seed, formats=tuple(args.formats.split(",")),
-                               **{k: v for k, v in given.items() if v is not None})
-        start = time.time()
-        result = run(cfg)
-        row = {"seed": seed, "commit": commit, "ok": result["ok"], "minutes": (time.time() - start) / 60, "artifacts": [],
-               "gate_images": cfg.gate_images or cfg.val_images,
+
+    def add(result, rows):
+        cfg = result["config"]
+        seed = cfg["seed"]
+        row = {"seed": seed, "commit": commit, "ok": result["ok"], "minutes": result["minutes"], "artifacts": [],
+               "gate_images": cfg["gate_images"] or cfg["val_images"],
                **{k: result.get(k) for k in ("tuned_AP", "tuned_iterations", "qat_AP", "qat_iterations")}}
         for a in result["parity"]["artifacts"]:
             m = a["metrics"]
@@ -59,8 +58,21 @@ def main():
                                      "broken": a["broken"]})
         # a row is a seed and the images its gates had (rows before the gate images had none: 200 validation)
         same = lambda r: r["seed"] == seed and (r.get("gate_images") or 200) == row["gate_images"]  # noqa: E731
-        rows = sorted([r for r in rows if not same(r)] + [row], key=lambda r: (r.get("gate_images") or 200, r["seed"]))
         print(json.dumps({"seed": seed, "ok": row["ok"], "minutes": round(row["minutes"], 1)}), flush=True)
+        return sorted([r for r in rows if not same(r)] + [row], key=lambda r: (r.get("gate_images") or 200, r["seed"]))
+
+    for folder in args.from_:  # a finished `rtdetr-edge quickstart --out DIR`
+        result = json.loads((Path(folder) / "quickstart.json").read_text())
+        result["parity"] = json.loads((Path(folder) / "parity" / "parity.json").read_text())
+        rows = add(result, rows)
+        write(args, rows, cpu_info())
+    for seed in [] if args.from_ else args.seeds:
+        work = Path(tempfile.mkdtemp(prefix=f"qs{seed}-"))
+        given = {"epochs": args.epochs, "qat_epochs": args.qat_epochs, "val_images": args.val,
+                 "gate_images": args.gate}
+        cfg = QuickstartConfig(out=str(work), seed=seed, formats=tuple(args.formats.split(",")),
+                               **{k: v for k, v in given.items() if v is not None})
+        rows = add(run(cfg), rows)
         shutil.rmtree(work, ignore_errors=True)
         write(args, rows, cpu_info())
 

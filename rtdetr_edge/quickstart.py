@@ -7,6 +7,7 @@ plan's tolerances, and draw the detections of one image. The CLI (`rtdetr-edge q
 prints; a Python user gets the same result dict.
 """
 
+import json
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import UserError, check_number
+from .fsutil import atomic_write_text
 
 STEPS = 7
 GATE_SEED = 100_000  # the gate images' seed is this plus --seed: a draw no training or validation split shares
@@ -171,6 +173,11 @@ def run(cfg: QuickstartConfig = None, reporter=None, **options) -> dict:
     for path, det, _ in predict(bundles[0], img_dir, conf=0.5, save=drawn, exported=True):
         reporter.step(7, f"{len(det)} detections in {path.name} by {bundles[0].name}: {drawn / (path.stem + '.jpg')}")
         break
-    return {"ok": report["ok"], "parity": report, "report_files": paths, "bundles": bundles, "tuned": tuned,
-            "qat": qat_best, "tuned_AP": best["AP"],
-            "tuned_iterations": trainer.iteration, "qat_AP": qat_ap, "qat_iterations": qat_iterations, "minutes": (time.time() - start) / 60, "config": asdict(cfg)}
+    summary = {"ok": report["ok"], "minutes": (time.time() - start) / 60, "config": asdict(cfg),
+               "start_AP": before["AP"], "tuned_AP": best["AP"], "tuned_iterations": trainer.iteration,
+               "qat_AP": qat_ap, "qat_iterations": qat_iterations, "tuned": str(tuned),
+               "qat": str(qat_best) if qat_best else None, "bundles": [str(b) for b in bundles],
+               "report_files": {k: str(v) for k, v in paths.items()}}
+    # the run in one file (the parity report is beside it): what the CLI printed, for scripts and tables
+    atomic_write_text(out / "quickstart.json", json.dumps(summary, indent=2))
+    return {**summary, "parity": report, "report_files": paths, "bundles": bundles, "tuned": tuned, "qat": qat_best}

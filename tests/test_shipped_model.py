@@ -143,6 +143,9 @@ def test_quickstart_tiny_run(tmp_path):
     assert "done in" in r.stdout and "os.fork()" not in r.stderr  # no library noise
     assert {"AP", "torch_AP", "ap_drop", "ap_drop_interval"} <= set(fp32["metrics"])
     assert fp32["metrics"]["images"] == int8["metrics"]["images"] == 6  # fewer FP32 images only above 200
+    summary = json.loads((out / "quickstart.json").read_text())  # the run in one file, beside the report
+    assert summary["ok"] and summary["config"]["gate_images"] == 6 and summary["qat_AP"] is not None
+    assert summary["bundles"] == [str(out / "exports" / n) for n in ("openvino", "openvino_int8")]
     assert (out / "finetune" / "best.pt").is_file() and (out / "qat" / "best.pt").is_file()
     from rtdetr_edge.model.checkpoint import read_checkpoint
 
