@@ -19,7 +19,7 @@ from .fsutil import atomic_write_text
 
 STEPS = 7
 GATE_SEED = 100_000  # the gate images' seed is this plus --seed: a draw no training or validation split shares
-# FP32 rows are gated on the first 200 gate images: their AP drop's interval is about 1e-5 points wide at 2,000
+# FP32 rows are gated on the first 200 gate images: their AP drop's interval is under 0.001 points wide at 2,000
 # images (docs/gates.md), hundreds of times under its 0.2-point limit, so 200 resolve it too; evaluating the three
 # FP32 bundles on all 2,000 took about 5 of the quickstart's minutes. INT8 rows get every gate image.
 FP32_GATE_IMAGES = 200
