@@ -112,7 +112,11 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
                                                            "[default: the recipe's, else default]"),
            int8_form: Optional[str] = typer.Option(None, help="int8: s8s8 (Q/DQ, TensorRT/OpenVINO) or u8s8 "
                                                               "(onnxruntime on x86) for ONNX; static for TFLite "
-                                                              "[default: the target runtime's, else s8s8]")):
+                                                              "[default: the target runtime's, else s8s8]"),
+           int8_float: Optional[str] = typer.Option(None, help="int8, OpenVINO: f32 or bf16, the precision of the "
+                                                               "layers that stay float (bf16: faster on AVX512-BF16/"
+                                                               "AMX CPUs, less accurate) [default: the recipe's, "
+                                                               "else f32]")):
     """Export a checkpoint to a bundle: artifact + raw twin + manifest.json + golden data for re-verification.
     With --target: checked against the device's runtime, and engine build files for TensorRT."""
     from rich.status import Status
@@ -124,7 +128,7 @@ def export(weights: Path = typer.Option(..., help="checkpoint (ours or the autho
     plan = plan_export(target, layer="cli", weights=str(weights), format=format, precision=precision, imgsz=imgsz,
                        batch=batch, dynamic_batch=dynamic_batch, sampling=sampling, opset=opset, simplifier=simplifier,
                        out=str(out) if out else None, force=force or None, calib=calib, policy=policy,
-                       int8_form=int8_form, integrations=integrations, raw_twin=raw_twin)
+                       int8_form=int8_form, int8_float=int8_float, integrations=integrations, raw_twin=raw_twin)
     for message in plan.messages:
         err.print(escape(message), highlight=False, soft_wrap=True)
     label = plan.target.spec if plan.target else f"{plan.config.format} {plan.config.precision}"

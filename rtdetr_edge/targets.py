@@ -130,6 +130,7 @@ class Settings(Strict):
     integrations: Optional[list[Literal[INTEGRATIONS]]] = Field(None, max_length=len(INTEGRATIONS))
     raw_twin: Optional[bool] = None  # false: no raw/ twin in the bundle (small storage; top-k parity only)
     int8_form: Optional[Literal[INT8_FORMS]] = None
+    int8_float: Optional[Literal["f32", "bf16"]] = None  # OpenVINO INT8: its float layers' precision
 
 
 class Recipe(Settings):
@@ -282,7 +283,8 @@ class Target:
                 "integrations": tuple(s["integrations"]) if s.get("integrations") is not None else None,
                 "raw_twin": s.get("raw_twin"),
                 **({"policy": s.get("policy"), "calib": s.get("calib"),
-                    "int8_form": s.get("int8_form") or self.runtime.int8_form} if s["precision"] == "int8" else {})}
+                    "int8_form": s.get("int8_form") or self.runtime.int8_form, "int8_float": s.get("int8_float")}
+                   if s["precision"] == "int8" else {})}
 
     def with_settings(self, **changes) -> "Target":
         """A copy with some settings changed (a Target is never changed in place)."""

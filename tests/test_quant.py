@@ -242,6 +242,27 @@ def test_the_x86_cpu_forms_put_weights_on_7_bits(weights, calib_list, int8_bundl
                       and i.dims) == most, form
 
 
+def test_an_openvino_int8_file_runs_its_float_layers_in_bf16_when_exported_so(r18_weights, calib_list, int8_bundles,
+                                                                             tmp_path):
+    """--int8-float bf16 is recorded in the manifest and asked of OpenVINO; a CPU without native bf16 runs f32,
+    and the runtime says which ran."""
+    import openvino as ov
+
+    from rtdetr_edge.bundle import read_manifest
+    from rtdetr_edge.export import export
+    from rtdetr_edge.runtime.base import load_runtime
+
+    bundle = export(r18_weights, "openvino", precision="int8", calib=calib_list, int8_float="bf16", out=tmp_path / "b")
+    assert read_manifest(bundle)["quantization"]["float"] == "bf16"
+    native = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    bf16, f32 = load_runtime(bundle), load_runtime(int8_bundles["openvino"])
+    assert f32.effective_precision == "int8+f32"
+    assert bf16.effective_precision == ("int8+bf16" if native else "int8+f32")
+    x = np.random.default_rng(0).random((1, 3, 128, 128), dtype=np.float32)
+    scores = [rt.infer(x, np.array([[128, 128]]))[2] for rt in (bf16, f32)]
+    assert (np.abs(scores[0] - scores[1]).max() > 0) == native  # bf16 really ran (or really did not)
+
+
 def test_a_qat_model_on_8_bit_weights_for_openvino_is_warned_about(weights, calib_list, caplog):
     import logging
 

@@ -130,6 +130,8 @@ def export_plan(plan) -> Path:
         }
         if cfg.precision == "int8":
             manifest["quantization"] = {"form": cfg.int8_form, **model.quant}
+            if cfg.int8_float:
+                manifest["quantization"]["float"] = cfg.int8_float
         if target is not None:
             manifest["target"] = _apply_target(tmp, model, target, cfg, manifest, golden)
         if cfg.integrations:
@@ -151,7 +153,7 @@ _WRITTEN = {}
 # settings that decide no byte of a format's file: litert-torch converts from PyTorch (no ONNX opset, no
 # simplifier) at fixed shapes; the INT8 settings matter to INT8 artifacts only
 _NOT_IN_FILE = {"tflite": ("opset", "simplifier", "dynamic_batch")}
-_INT8_ONLY = ("policy", "calib", "int8_form")
+_INT8_ONLY = ("policy", "calib", "int8_form", "int8_float")
 
 
 def _artifact_key(cfg, imgsz, kind, precision=None):

@@ -33,6 +33,7 @@ FORMATS = {
     "tflite": Format("tflite", "model.tflite", ("fp32", "fp16", "int8"), SAMPLINGS, "gather", False,
                      ("litert-torch", "ai-edge-litert")),
 }
+INT8_FLOATS = ("f32", "bf16")  # an OpenVINO INT8 file's float layers (ExportConfig.int8_float)
 INT8_GOLDEN = 8  # golden images in an INT8 bundle (one per batch otherwise)
 RAW_DIR = "raw"  # the raw twin (outputs before top-k) lives in raw/ with the same file name
 
@@ -63,6 +64,10 @@ class ExportConfig:
     policy: Optional[str] = None
     calib: Optional[str] = None
     int8_form: Optional[str] = None
+    # OpenVINO INT8: the precision of the layers that stay float (f32; bf16 runs them faster on CPUs with
+    # AVX512-BF16 or AMX, and costs accuracy: docs/int8.md#the-float-layers-in-bf16). Recorded in the manifest;
+    # the runtime asks OpenVINO for it, and a CPU without native bf16 runs f32 (the report says which ran)
+    int8_float: Optional[str] = None
     # DeepStream / Triton / ROS 2 files added to the bundle (rtdetr_edge/integrations)
     integrations: tuple = ()
     # the raw twin (raw/: the network again, outputs before top-k) for pre-top-k parity on the device; a
@@ -120,7 +125,13 @@ class ExportConfig:
             self.int8_form = check_form(self.format, self.int8_form)
             if self.format == "onnx" and self.opset < 13:
                 raise UserError("--precision int8 needs ONNX opset 13 or newer (per-channel Q/DQ)")
-        elif self.int8_form or self.calib:
-            option = "--int8-form" if self.int8_form else "--calib"
+        elif self.int8_form or self.calib or self.int8_float:
+            option = "--int8-form" if self.int8_form else "--calib" if self.calib else "--int8-float"
             raise UserError(f"{option} goes with --precision int8")
+        if self.int8_float is not None:
+            if self.int8_float not in INT8_FLOATS:
+                raise UserError(f"--int8-float must be one of {', '.join(INT8_FLOATS)}, got {self.int8_float!r}")
+            if self.format != "openvino":
+                raise UserError(f"--int8-float goes with --format openvino ({self.format} runs its float layers "
+                                "as converted)")
         return self

@@ -28,7 +28,9 @@ class OpenVinoRuntime(Runtime):
         # from the bundle's precision, and `effective_precision` says what the compiled model really uses.
         # On a CPU without FP16 arithmetic OpenVINO turns an f16 hint into bf16 where the CPU has it (AVX512-BF16,
         # AMX) -- a silent change of precision: an FP16 bundle then computes f32 unless bf16 is asked for.
-        hint = precision_hint or HINTS.get(self.precision, "f32")
+        # an INT8 file's float layers: as exported (--int8-float), else f32
+        hint = precision_hint or (((self.manifest or {}).get("quantization") or {}).get("float", "f32")
+                                  if self.precision == "int8" else HINTS.get(self.precision, "f32"))
         if precision_hint is None and hint == "f16" and device == "CPU" \
                 and "FP16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             hint = "f32"
