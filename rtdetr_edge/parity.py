@@ -75,7 +75,7 @@ def _open(bundle, tolerances):
     q = manifest.get("quantization")
     if q:  # which INT8 form was measured, and how its ranges came about
         entry["int8"] = {"form": q.get("form"), "source": q.get("source"), "policy": q.get("policy", {}).get("name"),
-                         "layers": len(q.get("layers", []))}
+                         "layers": len(q.get("layers", [])), "float": q.get("float", "f32")}
     return manifest, entry
 
 
@@ -231,8 +231,10 @@ def gate_text(a) -> str:
 
 def artifact_name(a):
     precision = a["precision"]
-    if a.get("int8"):  # e.g. "int8 s8s8 QAT"
+    if a.get("int8"):  # e.g. "int8 s8s8 QAT", "int8 s8s8 QAT bf16-floats" (--int8-float bf16)
         precision += f" {a['int8']['form']} {str(a['int8']['source']).upper()}"
+        if a["int8"].get("float", "f32") != "f32":
+            precision += f" {a['int8']['float']}-floats"
     return f"{a['format']} {precision} {a['sampling']} {a['imgsz'][0]}x{a['imgsz'][1]} b{a['batch']}"
 
 

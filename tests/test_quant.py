@@ -261,6 +261,12 @@ def test_an_openvino_int8_file_runs_its_float_layers_in_bf16_when_exported_so(r1
     x = np.random.default_rng(0).random((1, 3, 128, 128), dtype=np.float32)
     scores = [rt.infer(x, np.array([[128, 128]]))[2] for rt in (bf16, f32)]
     assert (np.abs(scores[0] - scores[1]).max() > 0) == native  # bf16 really ran (or really did not)
+    from rtdetr_edge.parity import artifact_name, parity
+
+    report = parity([bundle, int8_bundles["openvino"]])  # against the golden outputs; the report names the choice
+    assert [artifact_name(a).split(" grid_sample")[0] for a in report["artifacts"]] == [
+        "openvino int8 s8s8 PTQ bf16-floats", "openvino int8 s8s8 PTQ"]
+    assert report["artifacts"][0]["runtime_precision"] == bf16.effective_precision
 
 
 def test_a_qat_model_on_8_bit_weights_for_openvino_is_warned_about(weights, calib_list, caplog):
