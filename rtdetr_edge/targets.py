@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import UserError
 from .paths import DATA, data_dir  # noqa: F401  (DATA: the shipped folders, for callers)
-from .vocab import FORMATS, INT8_FORMS, INTEGRATIONS, OPSET_MAX, OPSET_MIN, PRECISIONS, SAMPLINGS, SIMPLIFIERS
+from .vocab import (FORMATS, INT8_FLOATS, INT8_FORMS, INTEGRATIONS, OPSET_MAX, OPSET_MIN, PRECISIONS, SAMPLINGS,
+                    SIMPLIFIERS)
 
 GUARDS = ("no_tf32", "layernorm_fp32", "graph_check")
 # what each runtime family reads, for a device file used alone as a target
@@ -130,7 +131,7 @@ class Settings(Strict):
     integrations: Optional[list[Literal[INTEGRATIONS]]] = Field(None, max_length=len(INTEGRATIONS))
     raw_twin: Optional[bool] = None  # false: no raw/ twin in the bundle (small storage; top-k parity only)
     int8_form: Optional[Literal[INT8_FORMS]] = None
-    int8_float: Optional[Literal["f32", "bf16"]] = None  # OpenVINO INT8: its float layers' precision
+    int8_float: Optional[Literal[INT8_FLOATS]] = None  # OpenVINO INT8: its float layers' precision
 
 
 class Recipe(Settings):

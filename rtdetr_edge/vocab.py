@@ -16,6 +16,7 @@ SAMPLINGS = ("grid_sample", "gather", "discrete")
 SIMPLIFIERS = ("onnxslim", "onnxsim", "none")
 # INT8 artifact forms: Q/DQ with int8 activations (TensorRT, OpenVINO), onnxruntime's U8S8, TFLite static
 INT8_FORMS = ("s8s8", "u8s8", "static")
+INT8_FLOATS = ("f32", "bf16")  # an OpenVINO INT8 file's float layers (--int8-float)
 INT8_FORMS_OF_FORMAT = {"onnx": ("s8s8", "u8s8"), "openvino": ("s8s8",), "tflite": ("static",)}
 # serving stacks a bundle can carry files for (rtdetr_edge/integrations)
 INTEGRATIONS = ("deepstream", "triton", "ros2")

@@ -6,7 +6,7 @@ from typing import Optional
 
 from .. import vocab
 from ..errors import UserError
-from ..vocab import SAMPLINGS, SIMPLIFIERS
+from ..vocab import INT8_FLOATS, SAMPLINGS, SIMPLIFIERS
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,6 @@ FORMATS = {
     "tflite": Format("tflite", "model.tflite", ("fp32", "fp16", "int8"), SAMPLINGS, "gather", False,
                      ("litert-torch", "ai-edge-litert")),
 }
-INT8_FLOATS = ("f32", "bf16")  # an OpenVINO INT8 file's float layers (ExportConfig.int8_float)
 INT8_GOLDEN = 8  # golden images in an INT8 bundle (one per batch otherwise)
 RAW_DIR = "raw"  # the raw twin (outputs before top-k) lives in raw/ with the same file name
 
