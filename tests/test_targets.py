@@ -81,6 +81,7 @@ BROKEN = [
     ("recipe unknown policy", "r.yaml", GOOD_RECIPE + "policy: fastest\n", ["r.yaml", "policy", "'fastest'"]),
     ("recipe unknown calibration list", "r.yaml", GOOD_RECIPE + "calib: nope-8\n", ["r.yaml", "calib", "nope-8"]),
     ("recipe unknown int8 form", "r.yaml", GOOD_RECIPE + "int8_form: s4s4\n", ["r.yaml", "int8_form", "'s8s8'"]),
+    ("recipe unknown int8 float", "r.yaml", GOOD_RECIPE + "int8_float: f16\n", ["r.yaml", "int8_float", "'bf16'"]),
     ("recipe dla without cores", "r.yaml", GOOD_RECIPE + "dla: true\n", ["r.yaml", "dla", "no DLA"]),
     ("recipe bad tolerance", "r.yaml", GOOD_RECIPE + "tolerances: {score: 1}\n", ["r.yaml", "tolerances", "score"]),
     ("recipe override of no runtime", "r.yaml", GOOD_RECIPE + "overrides:\n  jp9: {opset: 16}\n",
@@ -128,6 +129,10 @@ def test_own_yaml_files_work_where_a_name_does(tmp_path):
     assert board.export_settings()["format"] == "onnx" and board.settings["sampling"] == "grid_sample"
     r = run("targets", tmp_path / "my-board.yaml")
     assert r.returncode == 0 and "my-trt" in r.stdout
+    # an INT8 recipe's float layers reach the export (and only an INT8 export)
+    cpu = _write(tmp_path, "cpu8.yaml", "kind: recipe\nname: cpu8\ndevice: x86-cpu\nformat: openvino\nprecision: int8\n"
+                 "sampling: grid_sample\nopset: 17\nint8_float: bf16\n")
+    assert T.resolve(str(cpu)).export_settings()["int8_float"] == "bf16"
 
 
 def test_targets_lists_every_target():
