@@ -11,6 +11,12 @@ right after another model and 59-60 ms in a row (docs/speed_map.md); ``block=1``
 image decoding. Reported per model: p50/p90/p99 latency, FPS (images per second at p50), the memory the
 process grew by while loading and warming it up, the precision the runtime really computed in, and the CPU's
 features that decide which kernels run. Device side: no PyTorch unless a checkpoint is given.
+
+``processes=N`` times each model **alone in its own process** instead, as a deployed model runs: N fresh
+processes per model, one at a time, each round in a new seeded order; each process loads its model, warms it up
+and times its share of the runs in a row. What else a process holds moves a model's speed: an OpenVINO INT8 model
+took 57.8 ms with the FP32 IR (80 MB of weights) in the same process and 48.3 ms with only a small model beside
+it (docs/int8.md). Processes started alike differ too (20% on a 2-core EPYC), so each process's p50 is reported.
 """
 
 import resource
@@ -42,26 +48,75 @@ def _name(path, runtime) -> str:
     return f"{Path(path).name} ({runtime.backend})"
 
 
-def benchmark(models, runs=30, warmup=3, threads=None, batch=1, progress=None, block=3) -> dict:
-    """`runs` timed runs per model, in rounds of `block` consecutive runs per model (the first untimed when
-    block > 1)."""
+def _open(path, threads, batch, warmup) -> dict:
+    """The model at `path` opened and warmed up, as a benchmark entry (its runtime and inputs under _keys)."""
     from .runtime.base import open_model
+
+    before = _rss_mb()
+    runtime = open_model(str(path), threads=threads)
+    h, w = runtime.imgsz
+    x = np.random.default_rng(0).random((batch, 3, h, w), dtype=np.float32)
+    sizes = np.tile(np.array([[w, h]], dtype=np.int64), (batch, 1))
+    for _ in range(warmup):
+        runtime.infer(x, sizes)
+    return {"model": str(path), "name": _name(path, runtime), "backend": runtime.backend,
+            "imgsz": [h, w], "ran": _ran(runtime), "memory_mb": round(_rss_mb() - before, 1),
+            "_runtime": runtime, "_x": x, "_sizes": sizes, "times_ms": [], "first_ms": []}
+
+
+def _time_alone(path, threads, batch, warmup, runs) -> dict:
+    """In a fresh process: open one model, warm it up, time `runs` runs in a row."""
+    import os
+
+    e = _open(path, threads, batch, warmup)
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        e["_runtime"].infer(e["_x"], e["_sizes"])
+        e["times_ms"].append((time.perf_counter() - t0) * 1e3)
+    return {k: v for k, v in e.items() if not k.startswith("_")} | {"pid": os.getpid()}
+
+
+def _alone(models, runs, warmup, threads, batch, processes, progress) -> list:
+    """Each model in `processes` fresh processes, one process at a time, each round in a new seeded order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    per = -(-runs // processes)
+    entries = [None] * len(models)
+    rng = np.random.default_rng(0)
+    ctx = multiprocessing.get_context("spawn")  # a new interpreter: nothing of the parent's in memory
+    for r in range(processes):
+        for k in rng.permutation(len(models)):
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+                got = pool.submit(_time_alone, models[k], threads, batch, warmup, per).result()
+            if entries[k] is None:
+                entries[k] = {key: got[key] for key in ("model", "name", "backend", "imgsz", "ran")} | {
+                    "times_ms": [], "processes": []}
+            entries[k]["times_ms"] += got["times_ms"]
+            entries[k]["processes"].append({"pid": got["pid"], "p50_ms": float(np.percentile(got["times_ms"], 50)),
+                                            "memory_mb": got["memory_mb"]})
+        if progress:
+            progress(r + 1, processes)
+    for e in entries:
+        e["memory_mb"] = float(np.median([p["memory_mb"] for p in e["processes"]]))
+        e["times_ms"] = e["times_ms"][:runs]
+    return entries
+
+
+def benchmark(models, runs=30, warmup=3, threads=None, batch=1, progress=None, block=3, processes=0) -> dict:
+    """`runs` timed runs per model, in rounds of `block` consecutive runs per model (the first untimed when
+    block > 1); with processes=N, each model alone in N fresh processes instead (module docstring)."""
     from .sysinfo import cpu_info
 
     if not models:
         raise UserError("--model: give at least one bundle, exported file or checkpoint")
-    entries = []
-    for path in models:
-        before = _rss_mb()
-        runtime = open_model(str(path), threads=threads)
-        h, w = runtime.imgsz
-        x = np.random.default_rng(0).random((batch, 3, h, w), dtype=np.float32)
-        sizes = np.tile(np.array([[w, h]], dtype=np.int64), (batch, 1))
-        for _ in range(warmup):
-            runtime.infer(x, sizes)
-        entries.append({"model": str(path), "name": _name(path, runtime), "backend": runtime.backend,
-                        "imgsz": [h, w], "ran": _ran(runtime), "memory_mb": round(_rss_mb() - before, 1),
-                        "_runtime": runtime, "_x": x, "_sizes": sizes, "times_ms": [], "first_ms": []})
+    if processes:
+        entries = _alone(models, runs, warmup, threads, batch, processes, progress)
+        return _summary(entries, cpu_info(), runs, warmup, threads, batch, block=None, processes=processes,
+                        how=f"each model alone in {processes} fresh processes, one at a time, each round in a new "
+                            f"seeded order; per process {warmup} warm-up runs, then {-(-runs // processes)} timed "
+                            "in a row; inference on a preprocessed batch")
+    entries = [_open(path, threads, batch, warmup) for path in models]
     # each round in a new (seeded) order: with 10 models in a fixed order, the same ONNX file measured 1.21x
     # another in one order and 0.85x in the other (the cause was not isolated: with two models the order made
     # no difference, with or without onnxruntime's thread spinning)
@@ -81,22 +136,39 @@ def benchmark(models, runs=30, warmup=3, threads=None, batch=1, progress=None, b
                     e["times_ms"].append(ms)
         if progress:
             progress(r + 1, rounds)
-    first = None
     for e in entries:
-        t = np.asarray(e["times_ms"])
-        e.update(p50_ms=float(np.percentile(t, 50)), p90_ms=float(np.percentile(t, 90)),
-                 p99_ms=float(np.percentile(t, 99)), mean_ms=float(t.mean()),
-                 p50_after_another_ms=float(np.percentile(e["first_ms"], 50)))
-        e["fps"] = batch * 1000.0 / e["p50_ms"]
-        first = first or e["p50_ms"]
-        e["speedup_vs_first"] = first / e["p50_ms"]
+        e["p50_after_another_ms"] = float(np.percentile(e.pop("first_ms"), 50))
         for k in ("_runtime", "_x", "_sizes"):
             del e[k]
     how = (f"round-robin in one process in blocks of {block} runs per model, the first untimed"
            if block > 1 else "round-robin in one process, one run per model per round")
-    return {"cpu": cpu_info(), "runs": runs, "warmup": warmup, "threads": threads, "batch": batch, "block": block,
-            "timing": how + "; each round in a new seeded order; inference on a preprocessed batch",
-            "models": entries}
+    return _summary(entries, cpu_info(), runs, warmup, threads, batch, block=block, processes=0,
+                    how=how + "; each round in a new seeded order; inference on a preprocessed batch")
+
+
+def _summary(entries, cpu, runs, warmup, threads, batch, block, processes, how) -> dict:
+    first = None
+    for e in entries:
+        t = np.asarray(e["times_ms"])
+        e.update(p50_ms=float(np.percentile(t, 50)), p90_ms=float(np.percentile(t, 90)),
+                 p99_ms=float(np.percentile(t, 99)), mean_ms=float(t.mean()))
+        e["fps"] = batch * 1000.0 / e["p50_ms"]
+        first = first or e["p50_ms"]
+        e["speedup_vs_first"] = first / e["p50_ms"]
+    return {"cpu": cpu, "runs": runs, "warmup": warmup, "threads": threads, "batch": batch, "block": block,
+            "processes": processes, "timing": how, "models": entries}
+
+
+def spread(e) -> str:
+    """The last column: the p50 right after another model (one process), or the range of the processes' p50s."""
+    if "processes" in e:
+        p50s = [p["p50_ms"] for p in e["processes"]]
+        return f"{min(p50s):.1f}-{max(p50s):.1f}"
+    return f"{e['p50_after_another_ms']:.1f}"
+
+
+def spread_title(report) -> str:
+    return "p50 ms per process (min-max)" if report.get("processes") else "p50 ms right after another model"
 
 
 def write_report(report, folder) -> dict:
@@ -108,12 +180,11 @@ def write_report(report, folder) -> dict:
              f"{', '.join(cpu['features']) or 'no SIMD flags read'}); batch {report['batch']}, "
              f"{report['runs']} timed runs per model after {report['warmup']} warm-up, threads "
              f"{report['threads'] or 'runtime default'}; {report['timing']}.", "",
-             "| model | ran | p50 ms | p90 ms | p99 ms | FPS | memory MB | speed-up vs first | p50 ms right after "
-             "another model |", "|---" * 9 + "|"]
+             "| model | ran | p50 ms | p90 ms | p99 ms | FPS | memory MB | speed-up vs first | "
+             f"{spread_title(report)} |", "|---" * 9 + "|"]
     for e in report["models"]:
         lines.append(f"| {e['name']} | {e['ran']} | {e['p50_ms']:.1f} | {e['p90_ms']:.1f} | {e['p99_ms']:.1f} | "
-                     f"{e['fps']:.1f} | {e['memory_mb']:.0f} | {e['speedup_vs_first']:.2f}x | "
-                     f"{e['p50_after_another_ms']:.1f} |")
+                     f"{e['fps']:.1f} | {e['memory_mb']:.0f} | {e['speedup_vs_first']:.2f}x | {spread(e)} |")
     return write_report_files(folder, "benchmark", report, "\n".join(lines) + "\n", _chart, option="--out")
 
 
@@ -133,7 +204,8 @@ def _chart(report, path):
         ax.text(e["p90_ms"], i, f"  {e['p50_ms']:.1f} ms, {e['speedup_vs_first']:.2f}x", va="center", fontsize=8)
     ax.set_yticks(y, [f"{e['name']}\n[{e['ran']}]" for e in models], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel(f"latency p50 ms (whisker: p90), round-robin in blocks of {report.get('block', 1)} in one process")
+    ax.set_xlabel("latency p50 ms (whisker: p90), " + (f"each model alone in {report['processes']} processes"
+                  if report.get("processes") else f"round-robin in blocks of {report.get('block', 1)} in one process"))
     ax.set_title(f"{report['cpu']['model']}: {', '.join(report['cpu']['features'])}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

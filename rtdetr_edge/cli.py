@@ -223,21 +223,24 @@ def benchmark(model: list[str] = typer.Option(..., help="bundle, exported file o
               block: int = typer.Option(3, help="runs of one model in a row per turn; the first of each is "
                                                 "untimed (it pays for the model before) and reported apart; "
                                                 "1: one run per turn, all timed"),
+              processes: int = typer.Option(0, help="N >= 1: time each model alone in N fresh processes, one at a "
+                                                    "time (as a deployed model runs), instead of side by side in one"),
               threads: Optional[int] = typer.Option(None, help="CPU threads per runtime (default: the runtime's)"),
               batch: int = typer.Option(1, help="images per inference"),
               out: Path = typer.Option(Path("benchmark"), help="folder for benchmark.json/.md/.png")):
-    """Time artifacts side by side in one process: p50/p90/p99, FPS, memory, the precision each really ran."""
+    """Time artifacts side by side in one process (or each alone: --processes): p50/p90/p99, FPS, memory, the
+    precision each really ran."""
     from .benchmark import benchmark as run_benchmark, write_report
 
     for option, value, low, high in (("--runs", runs, 1, None), ("--warmup", warmup, 0, None),
                                      ("--threads", threads, 1, None), ("--batch", batch, 1, 64),
-                                     ("--block", block, 1, 100)):
+                                     ("--block", block, 1, 100), ("--processes", processes, 0, 1000)):
         check_number(option, value, low, high)
     check_output("--out", out, "folder")
-    rounds = -(-runs // max(1, block - 1))
-    with progress("timing (round-robin)", rounds) as advance:
+    rounds = processes or -(-runs // max(1, block - 1))
+    with progress("timing (each model alone)" if processes else "timing (round-robin)", rounds) as advance:
         report = run_benchmark(model, runs=runs, warmup=warmup, threads=threads, batch=batch, block=block,
-                               progress=lambda i, n: advance.update(completed=i))
+                               processes=processes, progress=lambda i, n: advance.update(completed=i))
     view.benchmark(console, report, write_report(report, out), batch, runs)
 
 

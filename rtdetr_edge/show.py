@@ -160,15 +160,19 @@ def demo(console, s, source, save, json_out):
 
 def benchmark(console, report, paths, batch, runs):
     cpu = report["cpu"]
+    from .benchmark import spread, spread_title
+
+    how = (f"each model alone in {report['processes']} processes" if report.get("processes")
+           else f"round-robin in blocks of {report.get('block', 1)}")
     table = Table(title=f"{cpu['model']} ({cpu['cores']} cores; {', '.join(cpu['features']) or '-'}), batch {batch}, "
-                        f"{runs} timed runs per model, round-robin in blocks of {report.get('block', 1)}")
+                        f"{runs} timed runs per model, {how}")
     for col in ("model", "ran", "p50 ms", "p90 ms", "p99 ms", "FPS", "memory MB", "vs first",
-                "after another"):
+                spread_title(report).replace(" ms", "")):
         table.add_column(col, justify="left" if col in ("model", "ran") else "right")
     for e in report["models"]:
         table.add_row(escape(e["name"]), escape(e["ran"]), f"{e['p50_ms']:.1f}", f"{e['p90_ms']:.1f}",
                       f"{e['p99_ms']:.1f}", f"{e['fps']:.1f}", f"{e['memory_mb']:.0f}",
-                      f"{e['speedup_vs_first']:.2f}x", f"{e['p50_after_another_ms']:.1f}")
+                      f"{e['speedup_vs_first']:.2f}x", spread(e))
     console.print(table)
     _line(console, f"report: {paths['json']}, {paths['md']}, {paths['png']}")
 

@@ -154,6 +154,8 @@ CASES = [
      "no such file"),
     ("benchmark runs 0", ["benchmark", "--model", "{onnx}", "--runs", "0", "--out", "{o}"], 2, "--runs must be >= 1"),
     ("benchmark block 0", ["benchmark", "--model", "{onnx}", "--block", "0", "--out", "{o}"], 2, "--block must be >= 1"),
+    ("benchmark processes -1", ["benchmark", "--model", "{onnx}", "--processes", "-1", "--out", "{o}"], 2,
+     "--processes must be >= 0"),
     ("benchmark out onto a file", ["benchmark", "--model", "{onnx}", "--out", W + "/notes.txt"], 2, "not a folder"),
     ("demo conf 2", ["demo", "--model", "{onnx}", "--source", W + "/val", "--conf", "2", "--json", "{o}"], 2,
      "--conf must be <= 1"),

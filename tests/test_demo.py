@@ -280,6 +280,23 @@ def test_benchmark_two_bundles_side_by_side(bundles, tmp_path):
     assert r.returncode == 2 and "--runs must be >= 1" in r.stderr
 
 
+def test_benchmark_times_each_model_alone_in_its_own_processes(bundles, tmp_path):
+    """--processes N: every model in N fresh processes, one process per model and round (what else a process
+    holds moved an OpenVINO INT8 model by 20%), each process's p50 reported."""
+    r = subprocess.run(CLI + ["benchmark", "--model", str(bundles["onnx"]), "--model", str(bundles["openvino"]),
+                              "--processes", "2", "--runs", "5", "--warmup", "1", "--threads", "2",
+                              "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "alone in 2 processes" in " ".join(r.stdout.split()), r.stdout + r.stderr
+    report = json.loads((tmp_path / "b" / "benchmark.json").read_text())
+    assert report["processes"] == 2 and "alone" in report["timing"]
+    pids = [p["pid"] for e in report["models"] for p in e["processes"]]
+    assert len(pids) == 4 and len(set(pids)) == 4, pids  # a process per model and round, none shared
+    for e in report["models"]:
+        assert len(e["times_ms"]) == 5 and e["p50_ms"] == pytest.approx(float(np.median(e["times_ms"])))
+        assert all(p["p50_ms"] > 0 for p in e["processes"])
+    assert report["models"][1]["ran"] == "f32" and "per process" in (tmp_path / "b" / "benchmark.md").read_text()
+
+
 def _fake_runtimes(monkeypatch, calls, delay=lambda name, calls: 0.0):
     """`benchmark` opens fake runtimes that record each call's model name in `calls`, after sleeping delay(name,
     calls) seconds."""
