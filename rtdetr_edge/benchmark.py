@@ -99,7 +99,6 @@ def _alone(models, runs, warmup, threads, batch, processes, progress) -> list:
             progress(r + 1, processes)
     for e in entries:
         e["memory_mb"] = float(np.median([p["memory_mb"] for p in e["processes"]]))
-        e["times_ms"] = e["times_ms"][:runs]
     return entries
 
 
@@ -110,12 +109,13 @@ def benchmark(models, runs=30, warmup=3, threads=None, batch=1, progress=None, b
 
     if not models:
         raise UserError("--model: give at least one bundle, exported file or checkpoint")
-    if processes:
-        entries = _alone(models, runs, warmup, threads, batch, processes, progress)
-        return _summary(entries, cpu_info(), runs, warmup, threads, batch, block=None, processes=processes,
-                        how=f"each model alone in {processes} fresh processes, one at a time, each round in a new "
-                            f"seeded order; per process {warmup} warm-up runs, then {-(-runs // processes)} timed "
-                            "in a row; inference on a preprocessed batch")
+    if processes:  # the runs rounded up to a multiple of the processes: each times the same number
+        per = -(-runs // processes)
+        entries = _alone(models, per * processes, warmup, threads, batch, processes, progress)
+        return _summary(entries, cpu_info(), per * processes, warmup, threads, batch, block=None,
+                        processes=processes, how=f"each model alone in {processes} fresh processes, one at a time, "
+                        f"each round in a new seeded order; per process {warmup} warm-up runs, then {per} timed in "
+                        "a row; inference on a preprocessed batch")
     entries = [_open(path, threads, batch, warmup) for path in models]
     # each round in a new (seeded) order: with 10 models in a fixed order, the same ONNX file measured 1.21x
     # another in one order and 0.85x in the other (the cause was not isolated: with two models the order made

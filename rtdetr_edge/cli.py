@@ -241,7 +241,7 @@ def benchmark(model: list[str] = typer.Option(..., help="bundle, exported file o
     with progress("timing (each model alone)" if processes else "timing (round-robin)", rounds) as advance:
         report = run_benchmark(model, runs=runs, warmup=warmup, threads=threads, batch=batch, block=block,
                                processes=processes, progress=lambda i, n: advance.update(completed=i))
-    view.benchmark(console, report, write_report(report, out), batch, runs)
+    view.benchmark(console, report, write_report(report, out), batch, report["runs"])
 
 
 @app.command()
