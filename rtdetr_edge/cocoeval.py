@@ -60,27 +60,40 @@ def coco_eval(ann_file, detections, category_ids, class_names, image_ids=None) -
     return out
 
 
-def evaluate_runtime(runtime, dataset, batch=4, progress=None, matches=False) -> dict:
-    """COCO metrics of any runtime (exported artifact or PyTorch) on a CocoDetection's images; with
-    `matches`, also the per-image matches (apstats.Matches) an AP difference's interval is computed from."""
+def predict(runtime, dataset, batch=4, progress=None, indices=None) -> dict:
+    """image id -> its COCO results entries, for the dataset's images (or those at `indices`)."""
     from .preprocess import preprocess
 
     if runtime.class_names is not None and len(runtime.class_names) != dataset.num_classes:
         raise UserError(f"the model has {len(runtime.class_names)} classes, {dataset.ann_file} has "
                         f"{dataset.num_classes}")
-    dets = []
-    for start in range(0, len(dataset), batch):
-        items = [dataset.load(i) for i in range(start, min(start + batch, len(dataset)))]
+    indices = range(len(dataset)) if indices is None else list(indices)
+    out = {}
+    for start in range(0, len(indices), batch):
+        items = [dataset.load(i) for i in indices[start:start + batch]]
         images, sizes = preprocess([im for im, _ in items], runtime.imgsz)
         labels, boxes, scores = runtime.infer(images, sizes)
         for (_, t), lab, box, sc in zip(items, labels, boxes, scores):
-            dets += to_coco_results(t["image_id"], lab, box, sc, dataset.category_ids)
+            out[t["image_id"]] = to_coco_results(t["image_id"], lab, box, sc, dataset.category_ids)
         if progress:
             progress(len(items))
+    return out
+
+
+def score(dataset, detections: dict, matches=False) -> dict:
+    """COCO metrics of per-image detections (image id -> results entries) on the dataset's images; with
+    `matches`, also the per-image matches (apstats.Matches) an AP difference's interval is computed from."""
     image_ids = [im["id"] for im in dataset.images]
+    dets = [d for i in image_ids for d in detections[i]]
     metrics = coco_eval(dataset.ann_file, dets, dataset.category_ids, dataset.class_names, image_ids=image_ids)
     if matches:
         from .apstats import match
 
         metrics["matches"] = match(dataset.ann_file, dets, image_ids)
     return metrics
+
+
+def evaluate_runtime(runtime, dataset, batch=4, progress=None, matches=False) -> dict:
+    """COCO metrics of any runtime (exported artifact or PyTorch) on a CocoDetection's images; with
+    `matches`, also the per-image matches (apstats.Matches) an AP difference's interval is computed from."""
+    return score(dataset, predict(runtime, dataset, batch, progress), matches)

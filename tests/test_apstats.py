@@ -157,3 +157,26 @@ def test_a_degraded_artifact_fails_and_the_same_export_unchanged_passes(shapes_o
     # the image count per precision (as the quickstart gates FP32 rows on fewer): fp32 rows here get 4
     tiny = parity([degraded], "shapes", data, tolerances=loose, max_images={"int8": 20, "fp32": 4})["artifacts"][0]
     assert tiny["ok"] and tiny["ap_gate"]["status"] == "not resolvable" and tiny["metrics"]["images"] == 4
+
+def test_the_reference_runs_each_image_once_for_rows_on_different_image_counts(tmp_path, monkeypatch):
+    """The quickstart gates FP32 rows on the first 200 images and INT8 rows on all: the PyTorch reference's
+    detections are kept per image, so the larger set runs only the images the smaller did not, and each
+    set's metrics equal a fresh evaluation of that set."""
+    from rtdetr_edge.cocoeval import evaluate_runtime
+    from rtdetr_edge.data.synth import generate
+    from rtdetr_edge.parity import _References, _datasets
+    from rtdetr_edge.runtime.pytorch import TorchRuntime
+
+    data = generate(tmp_path / "data", 0, 10, 320, seed=12)
+    sets = _datasets(data, {"fp32": 4})
+    refs = _References("shapes")
+    seen = []
+    infer = TorchRuntime.infer
+    monkeypatch.setattr(TorchRuntime, "infer", lambda self, x, s: (seen.append(len(x)), infer(self, x, s))[1])
+    small = refs.coco((320, 320), "grid_sample", sets["fp32"], None)
+    full = refs.coco((320, 320), "grid_sample", sets[None], None)
+    assert sum(seen) == 10 and len(sets["fp32"]) == 4 and len(sets[None]) == 10, seen
+    fresh = TorchRuntime(None, model=refs.model((320, 320), "grid_sample"))
+    for got, dataset in ((small, sets["fp32"]), (full, sets[None])):
+        want = evaluate_runtime(fresh, dataset, matches=True)
+        assert got["AP"] == want["AP"] and got["matches"].n_images == len(dataset)
