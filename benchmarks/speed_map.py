@@ -1,9 +1,10 @@
 """The speed/accuracy map of INT8: for each policy and each CPU runtime, p50 at 640 (round-robin in one process,
-beside FP32 on the same runtime and the authors' own FP32 ONNX export on onnxruntime) against the AP drop to
+or each model alone in fresh processes with --processes N; beside FP32 on the same runtime and the authors' own FP32 ONNX export on onnxruntime) against the AP drop to
 an equally trained FP32 model (read from benchmarks/equal_schedule.py's JSON, with its intervals).
 
     python benchmarks/speed_map.py [--weights shapes] [--imgsz 640] [--runs 20] [--policies default all]
-        [--repo /path/to/RT-DETR/rtdetrv2_pytorch] [--accuracy docs/equal_schedule.json] [--out docs/speed_map]
+        [--repo /path/to/RT-DETR/rtdetrv2_pytorch] [--accuracy docs/equal_schedule.json] [--processes N]
+        [--out docs/speed_map]
 
 Speed does not depend on the weights' values: the INT8 files here are post-training INT8 of --weights with each
 policy, the same graphs a QAT checkpoint of that policy exports. Writes OUT.md, OUT.json and OUT.png; prints the
@@ -45,11 +46,13 @@ def main():
     ap.add_argument("--runtimes", default=",".join(RUNTIMES))
     ap.add_argument("--repo", default=None, help="the authors' rtdetrv2_pytorch folder: time their export too")
     ap.add_argument("--accuracy", default=str(ROOT / "docs" / "equal_schedule.json"))
+    ap.add_argument("--processes", type=int, default=0,
+                    help="N >= 1: each model alone in N fresh processes (rtdetr-edge benchmark --processes)")
     ap.add_argument("--work", default=None, help="keep the exports here (default: a temporary folder)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "speed_map"))
     args = ap.parse_args()
 
-    from rtdetr_edge.benchmark import benchmark
+    from rtdetr_edge.benchmark import benchmark, spread
     from rtdetr_edge.sysinfo import cpu_info, cpu_line
 
     cpu = cpu_info()
@@ -73,7 +76,7 @@ def main():
             models[f"{runtime} INT8 {form}, policy {p}"] = (
                 bundle(f"{fmt}_{form}_{Path(p).stem}", fmt, precision="int8", int8_form=form, calib=args.calib, policy=p),
                 runtime, p)
-    report = benchmark([str(m[0]) for m in models.values()], runs=args.runs, warmup=3)
+    report = benchmark([str(m[0]) for m in models.values()], runs=args.runs, warmup=3, processes=args.processes)
     by = {e["model"]: e for e in report["models"]}
     rows = []
     base = by[str(models[AUTHORS][0])]["p50_ms"] if AUTHORS in models else None
@@ -82,7 +85,7 @@ def main():
         own_fp32 = by[str(models[f"{runtime} FP32"][0])]["p50_ms"] if label != AUTHORS else None
         rows.append({"model": label, "runtime": runtime, "policy": policy, "ran": e["ran"], "p50_ms": e["p50_ms"],
                      "p90_ms": e["p90_ms"],
-                     "after_another_ms": e.get("p50_after_another_ms"), "vs_own_fp32": own_fp32 / e["p50_ms"] if own_fp32 else None,
+                     "after_another_ms": e.get("p50_after_another_ms"), "spread": spread(e), "vs_own_fp32": own_fp32 / e["p50_ms"] if own_fp32 else None,
                      "vs_authors": base / e["p50_ms"] if base else None,
                      "accuracy": accuracy_of(args.accuracy, runtime, policy) if policy else None})
     result = {"cpu": cpu, "imgsz": args.imgsz, "runs": args.runs, "weights": args.weights,
@@ -96,24 +99,25 @@ def main():
 
 
 def markdown(args, result) -> str:
+    from rtdetr_edge.benchmark import spread_title
+
     cpu = result["cpu"]
     lines = ["# INT8 speed/accuracy map", "",
              f"`python benchmarks/speed_map.py --imgsz {args.imgsz} --runs {args.runs} --policies "
-             f"{' '.join(args.policies)}{' --repo ...' if args.repo else ''}` on {cpu.get('model')} "
-             f"({', '.join(cpu.get('features', []))}), {result['date']}. Batch 1, the runtimes' default threads, "
-             f"every model timed round-robin in one process, each round in a new seeded order, {result['benchmark'].get('block', 1)} "
-             f"runs of a model per turn with the first untimed ({args.runs} timed runs after 3 warm-up runs; "
+             f"{' '.join(args.policies)}{' --repo ...' if args.repo else ''}"
+             f"{f' --processes {args.processes}' if args.processes else ''}` on {cpu.get('model')} "
+             f"({', '.join(cpu.get('features', []))}), {result['date']}. Batch 1, the runtimes' default threads; "
+             f"{result['benchmark']['timing']} ({result['benchmark']['runs']} timed runs per model; "
              "rtdetr_edge.benchmark). AP drops: "
              f"{Path(args.accuracy).name} (QAT of each policy against FP32 fine-tuned on the same schedule, paired "
              "95% intervals; the limits are the recipes').", "",
-             "| model | ran | p50 ms | p50 ms right after another model | vs its runtime's FP32 | vs authors' ORT FP32 "
+             f"| model | ran | p50 ms | {spread_title(result['benchmark'])} | vs its runtime's FP32 | vs authors' ORT FP32 "
              "| AP drop [95% interval], points | limit | gate |", "|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         a = r["accuracy"]
         acc = (f"{a['drop']:+.2f} [{a['lo']:+.2f}, {a['hi']:+.2f}] | {a['limit']:.1f} | {a['gate']}" if a
                else ("not measured | - | -" if r["policy"] else "- | - | -"))
-        after = r.get("after_another_ms")
-        lines.append(f"| {r['model']} | {r['ran']} | {r['p50_ms']:.1f} | {'%.1f' % after if after else '-'} | "
+        lines.append(f"| {r['model']} | {r['ran']} | {r['p50_ms']:.1f} | {r['spread']} | "
                      f"{'%.2fx' % r['vs_own_fp32'] if r['vs_own_fp32'] else '-'} | "
                      f"{'%.2fx' % r['vs_authors'] if r['vs_authors'] else '-'} | {acc} |")
     return "\n".join(lines) + "\n"
