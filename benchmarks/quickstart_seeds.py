@@ -4,7 +4,7 @@ interval and gate verdict. Writes docs/quickstart_seeds.md (and .json).
 
     python benchmarks/quickstart_seeds.py --seeds 1 2 3 4 5 6 7 8 9 10 [--epochs 2 --qat-epochs 1] [--val 200]
 
-At about 23 minutes per seed on 2 cores (alone) the table takes more than one sitting: `--append` keeps the rows
+At about 21-23 minutes per seed on 2 cores (alone) the table takes more than one sitting: `--append` keeps the rows
 already in OUT.json (a seed run again replaces its row), and every row records the commit it ran.
 `--from DIR` adds the row of a finished `rtdetr-edge quickstart --out DIR --seed N` (its quickstart.json and
 parity report; the commit is this checkout's, so run it in the checkout that ran the command).
