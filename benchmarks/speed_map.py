@@ -1,6 +1,7 @@
 """The speed/accuracy map of INT8: for each policy and each CPU runtime, p50 at 640 (round-robin in one process,
-or each model alone in fresh processes with --processes N; beside FP32 on the same runtime and the authors' own FP32 ONNX export on onnxruntime) against the AP drop to
-an equally trained FP32 model (read from benchmarks/equal_schedule.py's JSON, with its intervals).
+or each model alone in fresh processes with --processes N; beside FP32 on the same runtime and the authors' own
+FP32 ONNX export on onnxruntime) against the AP drop to an equally trained FP32 model (read from
+benchmarks/equal_schedule.py's JSON, with its intervals).
 
     python benchmarks/speed_map.py [--weights shapes] [--imgsz 640] [--runs 20] [--policies default all]
         [--repo /path/to/RT-DETR/rtdetrv2_pytorch] [--accuracy docs/equal_schedule.json] [--processes N]

@@ -76,12 +76,12 @@ def _time_alone(path, threads, batch, warmup, runs) -> dict:
     return {k: v for k, v in e.items() if not k.startswith("_")} | {"pid": os.getpid()}
 
 
-def _alone(models, runs, warmup, threads, batch, processes, progress) -> list:
-    """Each model in `processes` fresh processes, one process at a time, each round in a new seeded order."""
+def _alone(models, per, warmup, threads, batch, processes, progress) -> list:
+    """Each model in `processes` fresh processes timing `per` runs each, one process at a time, each round in a
+    new seeded order."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    per = -(-runs // processes)
     entries = [None] * len(models)
     rng = np.random.default_rng(0)
     ctx = multiprocessing.get_context("spawn")  # a new interpreter: nothing of the parent's in memory
@@ -111,7 +111,7 @@ def benchmark(models, runs=30, warmup=3, threads=None, batch=1, progress=None, b
         raise UserError("--model: give at least one bundle, exported file or checkpoint")
     if processes:  # the runs rounded up to a multiple of the processes: each times the same number
         per = -(-runs // processes)
-        entries = _alone(models, per * processes, warmup, threads, batch, processes, progress)
+        entries = _alone(models, per, warmup, threads, batch, processes, progress)
         return _summary(entries, cpu_info(), per * processes, warmup, threads, batch, block=None,
                         processes=processes, how=f"each model alone in {processes} fresh processes, one at a time, "
                         f"each round in a new seeded order; per process {warmup} warm-up runs, then {per} timed in "
@@ -171,6 +171,13 @@ def spread_title(report) -> str:
     return "p50 ms per process (min-max)" if report.get("processes") else "p50 ms right after another model"
 
 
+def protocol(report) -> str:
+    """How the models were timed, in a few words (the table's title, the chart's axis)."""
+    if report.get("processes"):
+        return f"each model alone in {report['processes']} processes"
+    return f"round-robin in blocks of {report.get('block', 1)} in one process"
+
+
 def write_report(report, folder) -> dict:
     """benchmark.json, benchmark.md and benchmark.png in `folder`."""
     from .fsutil import write_report_files
@@ -204,8 +211,7 @@ def _chart(report, path):
         ax.text(e["p90_ms"], i, f"  {e['p50_ms']:.1f} ms, {e['speedup_vs_first']:.2f}x", va="center", fontsize=8)
     ax.set_yticks(y, [f"{e['name']}\n[{e['ran']}]" for e in models], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("latency p50 ms (whisker: p90), " + (f"each model alone in {report['processes']} processes"
-                  if report.get("processes") else f"round-robin in blocks of {report.get('block', 1)} in one process"))
+    ax.set_xlabel(f"latency p50 ms (whisker: p90), {protocol(report)}")
     ax.set_title(f"{report['cpu']['model']}: {', '.join(report['cpu']['features'])}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

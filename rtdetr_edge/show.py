@@ -159,13 +159,11 @@ def demo(console, s, source, save, json_out):
 
 
 def benchmark(console, report, paths, batch, runs):
-    cpu = report["cpu"]
-    from .benchmark import spread, spread_title
+    from .benchmark import protocol, spread, spread_title
 
-    how = (f"each model alone in {report['processes']} processes" if report.get("processes")
-           else f"round-robin in blocks of {report.get('block', 1)}")
+    cpu = report["cpu"]
     table = Table(title=f"{cpu['model']} ({cpu['cores']} cores; {', '.join(cpu['features']) or '-'}), batch {batch}, "
-                        f"{runs} timed runs per model, {how}")
+                        f"{runs} timed runs per model, {protocol(report)}")
     for col in ("model", "ran", "p50 ms", "p90 ms", "p99 ms", "FPS", "memory MB", "vs first",
                 spread_title(report).replace(" ms", "")):
         table.add_column(col, justify="left" if col in ("model", "ran") else "right")
