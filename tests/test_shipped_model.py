@@ -121,11 +121,12 @@ def test_shipped_model_exports_to_onnx_with_pytorchs_detections(fresh_val, shape
 
 
 def test_quickstart_tiny_run(tmp_path):
-    """The main job passes on a fresh run: with 6 gate images the INT8 row's AP gate says it cannot
-    resolve its tolerance instead of failing (or passing) on noise; every other check holds. The gates are
-    measured on their own generated images, not on the validation split that picked the epoch. (OpenVINO: its
-    INT8 form carries the QAT model's own ranges; onnxruntime's U8S8 calibrates its own, which on a model
-    trained for three seconds reorders the near-tied top detections.)"""
+    """The main job passes on a fresh run of the console command (`python -m rtdetr_edge.cli quickstart`, in its own
+    process as a user runs it): with 6 gate images the INT8 row's AP gate says it cannot resolve its tolerance
+    instead of failing (or passing) on noise; every other check holds. The gates are measured on their own
+    generated images, not on the validation split that picked the epoch. (OpenVINO: its INT8 form carries the QAT
+    model's own ranges; onnxruntime's U8S8 calibrates its own, which on a model trained for three seconds
+    reorders the near-tied top detections.)"""
     out = tmp_path / "qs"
     # in its own process, as a user runs it: the run trains with a data loader worker (a fork), compiles
     # OpenVINO models and holds a few GB; in the test worker's process it shared that with every earlier
