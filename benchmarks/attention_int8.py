@@ -2,7 +2,7 @@
 
 The policy `all` quantizes every Conv and Linear, but the self-attention's two matrix products (q x k^T and the
 softmax output x v, in AIFI and in each decoder layer) read float inputs, so OpenVINO runs them in f32 Subgraphs
-(0.4-0.6 ms each at 640, docs/int8_profile.md). This script takes the s8s8 file of `--policy all` (post-training
+(0.3-0.5 ms each at 640, docs/int8_profile.md). This script takes the s8s8 file of `--policy all` (post-training
 INT8 of --weights), calibrates those matmuls' inputs on the calibration list (max over the list: q, k and v
 symmetric int8, the softmax output uint8 with scale 1/255), inserts QuantizeLinear/DequantizeLinear pairs before
 them and converts both graphs to OpenVINO IR. It then times the two IRs beside the authors' FP32 export, each model
