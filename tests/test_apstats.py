@@ -158,6 +158,7 @@ def test_a_degraded_artifact_fails_and_the_same_export_unchanged_passes(shapes_o
     tiny = parity([degraded], "shapes", data, tolerances=loose, max_images={"int8": 20, "fp32": 4})["artifacts"][0]
     assert tiny["ok"] and tiny["ap_gate"]["status"] == "not resolvable" and tiny["metrics"]["images"] == 4
 
+
 def test_the_reference_runs_each_image_once_for_rows_on_different_image_counts(tmp_path, monkeypatch):
     """The quickstart gates FP32 rows on the first 200 images and INT8 rows on all: the PyTorch reference's
     detections are kept per image, so the larger set runs only the images the smaller did not, and each
