@@ -5,7 +5,7 @@ import torch
 
 from hf_reference import hf_model_for
 from rtdetr_edge.model.attention import self_attention
-from rtdetr_edge.model.deformable import deformable_attention_core
+from rtdetr_edge.model.deformable import MSDeformableAttention, deformable_attention_core
 
 
 def run_with_refs(model, x):
@@ -90,6 +90,20 @@ def test_self_attention_matches_nn_multihead_attention():
         torch.testing.assert_close(self_attention(mha, qk, value, m), ref, atol=1e-6, rtol=0)
     ref, _ = mha(qk, qk, value, attn_mask=mask, need_weights=False)
     assert not torch.allclose(self_attention(mha, qk, value, None), ref, atol=1e-3)  # the mask matters
+
+
+@pytest.mark.parametrize("points", [4, [3, 6, 2]])
+def test_sampling_locations_are_the_broadcast_formula(points):
+    """The flat form of the locations (one row of factors, the boxes tiled) gives the authors' broadcast over
+    [bs, Lq, heads, points, 2] bit for bit: each point's x from the box's x and width, y from y and height."""
+    torch.manual_seed(0)
+    attn = MSDeformableAttention(64, 4, 3, points)
+    n = sum(attn.num_points_list)
+    offsets = torch.randn(2, 7, 4 * n * 2) * 3
+    ref = torch.rand(2, 7, 1, 4)
+    want = (ref[:, :, None, :, :2] + offsets.reshape(2, 7, 4, n, 2) * attn.num_points_scale.unsqueeze(-1)
+            * ref[:, :, None, :, 2:] * attn.offset_scale)
+    assert torch.equal(attn.sampling_locations(offsets, ref), want)
 
 
 def test_gather_equals_grid_sample():
