@@ -14,6 +14,10 @@ made with a module switch off and on. The changes (--change):
 - ``channel_last_tokens`` (2026-12-03): each level's map turned into the encoder-output tokens by a channel-last
   transpose and a reshape instead of a reshape and a transpose of the tokens
   (rtdetr_edge.model.decoder.CHANNEL_LAST_TOKENS). The same values. Writes docs/channel_last_tokens.md.
+- ``flat_locations`` (2026-12-03): the decoder's sampling locations computed on the flat offsets, with the
+  per-point factors as one row and the reference boxes tiled, instead of broadcasts over [bs, Lq, heads, points,
+  2] (rtdetr_edge.model.deformable.FLAT_LOCATIONS). The same values, bit for bit. Writes
+  docs/flat_locations.md.
 
     python benchmarks/value_maps.py [--change value_maps] [--weights shapes] [--runtimes onnxruntime openvino]
         [--policies default all] [--test 1500] [--runs 40] [--theirs runs/speed_map/theirs_640.onnx]
@@ -50,6 +54,8 @@ CHANGES = {
                       [("rtdetr_edge.model.decoder", "BOXES_OF_TOPK")]),
     "channel_last_tokens": ("The encoder-output tokens from channel-last maps", "flatten", "channellast",
                             [("rtdetr_edge.model.decoder", "CHANNEL_LAST_TOKENS")]),
+    "flat_locations": ("The sampling locations on the flat offsets", "broadcast", "flat",
+                       [("rtdetr_edge.model.deformable", "FLAT_LOCATIONS")]),
 }
 
 

@@ -25,6 +25,9 @@ VALUE_MAPS = True
 # grid_sample sums each level's weighted samples and adds the levels; False: one Concat of all levels' samples,
 # then one weighted sum (as before 2026-12-03; benchmarks/level_sum.py)
 LEVEL_SUM = True
+# the sampling locations computed on the flat [bs, Lq, n_head * sum(P) * 2] offsets (sampling_locations); False:
+# broadcasts over [bs, Lq, n_head, sum(P), 2] (as before 2026-12-03 (4); benchmarks/value_maps.py)
+FLAT_LOCATIONS = True
 
 
 def _check_method(method: str) -> str:
@@ -194,6 +197,11 @@ class MSDeformableAttention(nn.Module):
         ms per Mul or Add at 640, three per decoder layer: docs/int8_profile.md)."""
         bs, len_q = offsets.shape[:2]
         n_pts = sum(self.num_points_list)
+        if not FLAT_LOCATIONS:
+            offsets = offsets.reshape(bs, len_q, self.num_heads, n_pts, 2)
+            scale = self.num_points_scale.to(dtype=offsets.dtype).unsqueeze(-1)
+            offset = offsets * scale * reference_points[:, :, None, :, 2:] * self.offset_scale
+            return reference_points[:, :, None, :, :2] + offset
         rows = self.num_heads * n_pts
         factor = (self.num_points_scale.to(dtype=offsets.dtype) * self.offset_scale).repeat_interleave(2)
         ref = reference_points[:, :, 0]
