@@ -18,6 +18,10 @@ made with a module switch off and on. The changes (--change):
   per-point factors as one row and the reference boxes tiled, instead of broadcasts over [bs, Lq, heads, points,
   2] (rtdetr_edge.model.deformable.FLAT_LOCATIONS). The same values, bit for bit. Writes
   docs/flat_locations.md.
+- ``point_sum_once`` (2026-12-03): with as many points on every level, the levels' weighted grid_sample outputs
+  added elementwise and then summed over the points once per decoder layer, instead of one sum over the points
+  per level (rtdetr_edge.model.deformable.POINT_SUM_ONCE). Equal up to float rounding. Writes
+  docs/point_sum_once.md.
 
     python benchmarks/value_maps.py [--change value_maps] [--weights shapes] [--runtimes onnxruntime openvino]
         [--policies default all] [--test 1500] [--runs 40] [--theirs runs/speed_map/theirs_640.onnx]
@@ -56,6 +60,8 @@ CHANGES = {
                             [("rtdetr_edge.model.decoder", "CHANNEL_LAST_TOKENS")]),
     "flat_locations": ("The sampling locations on the flat offsets", "broadcast", "flat",
                        [("rtdetr_edge.model.deformable", "FLAT_LOCATIONS")]),
+    "point_sum_once": ("One sum over the points per decoder layer", "perlevel", "once",
+                       [("rtdetr_edge.model.deformable", "POINT_SUM_ONCE")]),
 }
 
 
@@ -171,7 +177,14 @@ WHAT = {"value_maps": "`tokens`: the projection of the tokens, then a transpose 
         "channel_last_tokens": "`flatten`: each level's map [bs, C, h, w] reshaped to [bs, C, h*w], the levels "
                                "concatenated, then one transpose of all 8,400 x 256 values to tokens (the graph "
                                "before); `channellast`: each map transposed to [bs, h, w, C], then reshaped to "
-                               "[bs, h*w, C] and concatenated."}
+                               "[bs, h*w, C] and concatenated.",
+        "flat_locations": "`broadcast`: the sampling locations as the reference centre plus the offsets times the "
+                          "per-point scale and the box size, broadcast over [bs, 300, heads, points, 2] (the graph "
+                          "before); `flat`: the same products on the flat [bs, 300, heads x points x 2] offsets, "
+                          "the per-point factors as one row and the boxes tiled to it.",
+        "point_sum_once": "`perlevel`: each level's grid_sample output weighted and summed over its points, then the "
+                          "levels added (the graph before); `once`: the levels' weighted samples added, then one "
+                          "sum over the points per decoder layer."}
 
 
 def markdown(args, r) -> str:

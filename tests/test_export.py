@@ -61,6 +61,11 @@ def test_grid_sample_reads_the_value_projection_without_a_transpose(bundles):
             consumers.setdefault(i, []).append(n)
     for n in samplers:
         assert all(c.op_type == "Mul" for c in consumers[n.output[0]]), [c.op_type for c in consumers[n.output[0]]]
+    # with as many points on every level, the levels' weighted samples are added and summed over the points
+    # once per decoder layer: a reduction over a last axis of 4 is what costs, not the adds
+    layers = {n.name.split("/cross_attn/")[0] for n in samplers}
+    sums = [n for n in graph.node if n.op_type == "ReduceSum" and "/cross_attn/" in n.name]
+    assert len(sums) == len(layers), [n.name for n in sums]
 
 
 def test_the_encoders_box_head_runs_on_the_selected_tokens_only(bundles):

@@ -23,8 +23,11 @@ from ..vocab import SAMPLINGS as SAMPLING_METHODS
 # False: on the tokens, then a transpose into maps (as before 2026-12-02; benchmarks/value_maps.py)
 VALUE_MAPS = True
 # grid_sample sums each level's weighted samples and adds the levels; False: one Concat of all levels' samples,
-# then one weighted sum (as before 2026-12-03; benchmarks/level_sum.py)
+# then one weighted sum (as before 2026-12-03; benchmarks/value_maps.py --change sum_and_pool)
 LEVEL_SUM = True
+# with as many points on every level: the levels' weighted samples added, then one sum over the points; False:
+# one sum per level (as before 2026-12-03 (4); benchmarks/value_maps.py)
+POINT_SUM_ONCE = True
 # the sampling locations computed on the flat [bs, Lq, n_head * sum(P) * 2] offsets (sampling_locations); False:
 # broadcasts over [bs, Lq, n_head, sum(P), 2] (as before 2026-12-03 (4); benchmarks/value_maps.py)
 FLAT_LOCATIONS = True
@@ -116,7 +119,15 @@ def _core_grid_sample(value_maps, sampling_locations, attention_weights, num_poi
         sampled.append(F.grid_sample(value_l, grids_list[level], mode="bilinear", padding_mode="zeros",
                                      align_corners=False))  # [BH, c, Lq, P]
     weights = attention_weights.permute(0, 2, 1, 3).reshape(bs * n_head, 1, len_q, sum(num_points_list))
-    if LEVEL_SUM:
+    if LEVEL_SUM and POINT_SUM_ONCE and len(set(num_points_list)) == 1:
+        # the levels' weighted samples added elementwise, then one sum over the points: one reduction per layer
+        # instead of one per level (a reduction over a last axis of 4 is the slow part: docs/int8.md)
+        out = None
+        for s, w_l in zip(sampled, weights.split(list(num_points_list), dim=-1)):
+            contrib = s * w_l  # [BH, c, Lq, P]
+            out = contrib if out is None else out + contrib
+        out = out.sum(-1)
+    elif LEVEL_SUM:
         # no Concat of the samples: OpenVINO runs that Concat (4-D, on the last axis) with its reference kernel
         out = None
         for s, w_l in zip(sampled, weights.split(list(num_points_list), dim=-1)):
@@ -191,8 +202,8 @@ class MSDeformableAttention(nn.Module):
         size, `num_points_scale` and `offset_scale`.
 
         offsets: the `sampling_offsets` output [bs, Lq, n_head * sum(P) * 2]; reference_points [bs, Lq, 1, 4].
-        The arithmetic runs on that flat last axis, with the per-point factors as one row and the boxes tiled to
-        it: the same products as the broadcast over [bs, Lq, n_head, sum(P), 2] (bit for bit while
+        The arithmetic runs on that flat last axis, with the per-point factors as one row and the boxes repeated
+        along it: the same products as the broadcast over [bs, Lq, n_head, sum(P), 2] (bit for bit while
         `offset_scale` is a power of two), which onnxruntime runs element by element on a last axis of 2 (0.34
         ms per Mul or Add at 640, three per decoder layer: docs/int8_profile.md)."""
         bs, len_q = offsets.shape[:2]
@@ -204,9 +215,11 @@ class MSDeformableAttention(nn.Module):
             return reference_points[:, :, None, :, :2] + offset
         rows = self.num_heads * n_pts
         factor = (self.num_points_scale.to(dtype=offsets.dtype) * self.offset_scale).repeat_interleave(2)
-        ref = reference_points[:, :, 0]
-        xy = ref[..., :2].repeat(1, 1, rows)
-        wh = ref[..., 2:].repeat(1, 1, rows)
+        # the boxes broadcast to every point (Expand: onnxruntime 40 us against 141 for Tile, OpenVINO's Tile is
+        # a reference kernel)
+        ref = reference_points[:, :, :1]
+        xy = ref[..., :2].expand(bs, len_q, rows, 2).reshape(bs, len_q, rows * 2)
+        wh = ref[..., 2:].expand(bs, len_q, rows, 2).reshape(bs, len_q, rows * 2)
         locations = xy + offsets * factor.repeat(self.num_heads) * wh
         return locations.reshape(bs, len_q, self.num_heads, n_pts, 2)
 
