@@ -26,10 +26,10 @@ VALUE_MAPS = True
 # then one weighted sum (as before 2026-12-03; benchmarks/value_maps.py --change sum_and_pool)
 LEVEL_SUM = True
 # with as many points on every level: the levels' weighted samples added, then one sum over the points; False:
-# one sum per level (as before 2026-12-03 (4); benchmarks/value_maps.py)
+# one sum per level (as before the afternoon of 2026-12-03; benchmarks/value_maps.py)
 POINT_SUM_ONCE = True
 # the sampling locations computed on the flat [bs, Lq, n_head * sum(P) * 2] offsets (sampling_locations); False:
-# broadcasts over [bs, Lq, n_head, sum(P), 2] (as before 2026-12-03 (4); benchmarks/value_maps.py)
+# broadcasts over [bs, Lq, n_head, sum(P), 2] (as before the afternoon of 2026-12-03; benchmarks/value_maps.py)
 FLAT_LOCATIONS = True
 
 
