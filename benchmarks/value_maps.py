@@ -15,7 +15,7 @@ made with a module switch off and on. The changes (--change):
   transpose and a reshape instead of a reshape and a transpose of the tokens
   (rtdetr_edge.model.decoder.CHANNEL_LAST_TOKENS). The same values. Writes docs/channel_last_tokens.md.
 - ``flat_locations`` (2026-12-03): the decoder's sampling locations computed on the flat offsets, with the
-  per-point factors as one row and the reference boxes tiled, instead of broadcasts over [bs, Lq, heads, points,
+  per-point factors as one row and the reference boxes broadcast along it, instead of broadcasts over [bs, Lq, heads, points,
   2] (rtdetr_edge.model.deformable.FLAT_LOCATIONS). The same values, bit for bit. Writes
   docs/flat_locations.md.
 - ``point_sum_once`` (2026-12-03): with as many points on every level, the levels' weighted grid_sample outputs
@@ -181,7 +181,7 @@ WHAT = {"value_maps": "`tokens`: the projection of the tokens, then a transpose 
         "flat_locations": "`broadcast`: the sampling locations as the reference centre plus the offsets times the "
                           "per-point scale and the box size, broadcast over [bs, 300, heads, points, 2] (the graph "
                           "before); `flat`: the same products on the flat [bs, 300, heads x points x 2] offsets, "
-                          "the per-point factors as one row and the boxes tiled to it.",
+                          "the per-point factors as one row and the boxes broadcast along it.",
         "point_sum_once": "`perlevel`: each level's grid_sample output weighted and summed over its points, then the "
                           "levels added (the graph before); `once`: the levels' weighted samples added, then one "
                           "sum over the points per decoder layer."}

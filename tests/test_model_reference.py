@@ -94,8 +94,9 @@ def test_self_attention_matches_nn_multihead_attention():
 
 @pytest.mark.parametrize("points", [4, [3, 6, 2]])
 def test_sampling_locations_are_the_broadcast_formula(points):
-    """The flat form of the locations (one row of factors, the boxes broadcast along it) gives the authors' broadcast over
-    [bs, Lq, heads, points, 2] bit for bit: each point's x from the box's x and width, y from y and height."""
+    """The flat form of the locations (one row of factors, the boxes broadcast along it) gives the authors'
+    broadcast over [bs, Lq, heads, points, 2] bit for bit: each point's x from the box's x and width, y from y and
+    height."""
     torch.manual_seed(0)
     attn = MSDeformableAttention(64, 4, 3, points)
     n = sum(attn.num_points_list)

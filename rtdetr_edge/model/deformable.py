@@ -210,11 +210,13 @@ class MSDeformableAttention(nn.Module):
         n_pts = sum(self.num_points_list)
         if not FLAT_LOCATIONS:
             offsets = offsets.reshape(bs, len_q, self.num_heads, n_pts, 2)
-            scale = self.num_points_scale.to(dtype=offsets.dtype).unsqueeze(-1)
+            scale = self.num_points_scale.to(dtype=reference_points.dtype).unsqueeze(-1)
             offset = offsets * scale * reference_points[:, :, None, :, 2:] * self.offset_scale
             return reference_points[:, :, None, :, :2] + offset
         rows = self.num_heads * n_pts
-        factor = (self.num_points_scale.to(dtype=offsets.dtype) * self.offset_scale).repeat_interleave(2)
+        # in the boxes' dtype, as the broadcast form had it (the query's): under autocast the fp16 offsets are
+        # promoted to float32 here, not multiplied in fp16
+        factor = (self.num_points_scale.to(dtype=reference_points.dtype) * self.offset_scale).repeat_interleave(2)
         # the boxes broadcast to every point (Expand: onnxruntime 40 us against 141 for Tile, OpenVINO's Tile is
         # a reference kernel)
         ref = reference_points[:, :, :1]
