@@ -119,20 +119,18 @@ def _core_grid_sample(value_maps, sampling_locations, attention_weights, num_poi
         sampled.append(F.grid_sample(value_l, grids_list[level], mode="bilinear", padding_mode="zeros",
                                      align_corners=False))  # [BH, c, Lq, P]
     weights = attention_weights.permute(0, 2, 1, 3).reshape(bs * n_head, 1, len_q, sum(num_points_list))
-    if LEVEL_SUM and POINT_SUM_ONCE and len(set(num_points_list)) == 1:
-        # the levels' weighted samples added elementwise, then one sum over the points: one reduction per layer
-        # instead of one per level (a reduction over a last axis of 4 is the slow part: docs/int8.md)
+    if LEVEL_SUM:
+        # no Concat of the samples: OpenVINO runs that Concat (4-D, on the last axis) with its reference kernel.
+        # With as many points on every level the weighted samples are added elementwise and summed over the points
+        # once: one reduction per layer instead of one per level (a reduction over a last axis of 4 is the slow
+        # part: docs/int8.md)
+        once = POINT_SUM_ONCE and len(set(num_points_list)) == 1
         out = None
         for s, w_l in zip(sampled, weights.split(list(num_points_list), dim=-1)):
-            contrib = s * w_l  # [BH, c, Lq, P]
+            contrib = s * w_l if once else (s * w_l).sum(-1)  # [BH, c, Lq, P] or [BH, c, Lq]
             out = contrib if out is None else out + contrib
-        out = out.sum(-1)
-    elif LEVEL_SUM:
-        # no Concat of the samples: OpenVINO runs that Concat (4-D, on the last axis) with its reference kernel
-        out = None
-        for s, w_l in zip(sampled, weights.split(list(num_points_list), dim=-1)):
-            contrib = (s * w_l).sum(-1)  # [BH, c, Lq]
-            out = contrib if out is None else out + contrib
+        if once:
+            out = out.sum(-1)
     else:
         out = (torch.cat(sampled, dim=-1) * weights).sum(-1)
     return out.reshape(bs, n_head * c, len_q).permute(0, 2, 1)
