@@ -22,6 +22,9 @@ made with a module switch off and on. The changes (--change):
   added elementwise and then summed over the points once per decoder layer, instead of one sum over the points
   per level (rtdetr_edge.model.deformable.POINT_SUM_ONCE). Equal up to float rounding. Writes
   docs/point_sum_once.md.
+- ``gemm_float_outputs`` (2026-12-03, u8s8 only: run it with --runtimes onnxruntime): the quantized matrix
+  products (MatMul/Gemm) write float instead of a uint8 output that every reader dequantized straight back
+  (rtdetr_edge.export.int8.U8S8_FLOAT_OUTPUTS). One rounding less per layer. Writes docs/gemm_float_outputs.md.
 
     python benchmarks/value_maps.py [--change value_maps] [--weights shapes] [--runtimes onnxruntime openvino]
         [--policies default all] [--test 1500] [--runs 40] [--theirs runs/speed_map/theirs_640.onnx]
@@ -62,6 +65,8 @@ CHANGES = {
                        [("rtdetr_edge.model.deformable", "FLAT_LOCATIONS")]),
     "point_sum_once": ("One sum over the points per decoder layer", "perlevel", "once",
                        [("rtdetr_edge.model.deformable", "POINT_SUM_ONCE")]),
+    "gemm_float_outputs": ("The u8s8 matrix products write float", "uint8out", "floatout",
+                           [("rtdetr_edge.export.int8", "U8S8_FLOAT_OUTPUTS")]),
 }
 
 
@@ -184,7 +189,11 @@ WHAT = {"value_maps": "`tokens`: the projection of the tokens, then a transpose 
                           "the per-point factors as one row and the boxes broadcast along it.",
         "point_sum_once": "`perlevel`: each level's grid_sample output weighted and summed over its points, then the "
                           "levels added (the graph before); `once`: the levels' weighted samples added, then one "
-                          "sum over the points per decoder layer."}
+                          "sum over the points per decoder layer.",
+        "gemm_float_outputs": "`uint8out`: onnxruntime's quantizer also quantizes each quantized MatMul/Gemm's "
+                              "output to uint8, which its float readers dequantize again (the file before); "
+                              "`floatout`: those layers write float (QGemm without an output scale); the "
+                              "convolutions' outputs stay uint8."}
 
 
 def markdown(args, r) -> str:

@@ -305,7 +305,8 @@ def test_u8s8_has_uint8_activations_and_symmetric_int8_weights(int8_bundles):
     for backend in ("onnxruntime", "openvino"):
         raw = load_runtime(bundle / "raw" / "model.onnx", backend=backend).infer(x)
         diff = compare_raw(golden["raw_scores"], golden["raw_boxes"], *raw)
-        # onnxruntime's own ranges (outputs quantized too): further from the fake-quant model than s8s8
+        # onnxruntime's own ranges (the convolutions' outputs quantized too): further from the fake-quant model
+        # than s8s8
         assert diff["raw_score_mean"] < 2e-2 and diff["raw_box_mean"] < 2e-2, (backend, diff)
 
 
@@ -347,6 +348,28 @@ def test_u8s8_runs_the_activations_between_convolutions_in_uint8(int8_bundles, t
     ort.InferenceSession(str(bundle / "model.onnx"), options, providers=["CPUExecutionProvider"])
     kernels = {n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node}
     assert {"QLinearConv", "QLinearAdd", "QLinearSigmoid", "QLinearConcat"} <= kernels, sorted(kernels)
+
+
+def test_u8s8_matrix_products_write_float(int8_bundles, tmp_path):
+    """No output quantizer on a quantized MatMul/Gemm (their readers all run in float: a uint8 output was
+    dequantized straight back), so onnxruntime runs them as QGemm with float output; the convolutions keep their
+    output pairs (QLinearConv needs them)."""
+    import onnxruntime as ort
+
+    bundle = int8_bundles["u8s8"]
+    graph = onnx.load(str(bundle / "model.onnx")).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    quantized = [n for n in graph.node if n.op_type in ("MatMul", "Gemm")
+                 and any(producer.get(i) is not None and producer[i].op_type == "DequantizeLinear" for i in n.input)]
+    assert len(quantized) > 10, len(quantized)
+    read = {producer[q.input[0]].op_type for q in graph.node if q.op_type == "QuantizeLinear" and q.input[0] in producer}
+    assert "Conv" in read and not read & {"MatMul", "Gemm"}, sorted(read)
+    assert _facts(bundle)["converter"]["float_outputs"] == ["MatMul", "Gemm"]
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(bundle / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    qgemms = [n for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node if n.op_type == "QGemm"]
+    assert qgemms and all(len(n.input) < 8 or not n.input[7] for n in qgemms), [list(n.input) for n in qgemms]
 
 
 def test_parity_names_the_int8_form_and_source(r18_weights, int8_bundles, tmp_path):

@@ -4,7 +4,8 @@
   fake-quant model: Q/DQ pairs, int8, zero point 0, weights per output channel, folded to int8 constants.
   The numbers are the fake-quant model's.
 - `u8s8` (ONNX for onnxruntime on x86): onnxruntime fuses Q/DQ into int8 kernels only in its own layout
-  (uint8 activations quantized at the outputs of Conv/MatMul/Gemm too). So this form is made by
+  (uint8 activations, quantized at the convolutions' outputs too; the matrix products write float, see
+  U8S8_FLOAT_OUTPUTS). So this form is made by
   onnxruntime's quantizer (`quantize_static`, QDQ, uint8 activations, int8 per-channel weights, MinMax on
   the calibration list) from the float graph with the model's weights (the QAT-trained ones for a QAT
   checkpoint), on exactly the layers the policy quantizes (`nodes_to_quantize`), plus the weightless
@@ -48,6 +49,13 @@ FORMS_OF_FORMAT = INT8_FORMS_OF_FORMAT
 # folded into the layer before it, MaxPool and Resize on uint8) when they sit between quantized convolutions
 U8S8_ACTIVATION_OPS = ("Relu", "Add", "Mul", "Sigmoid", "Concat", "MaxPool", "AveragePool", "Resize")
 U8S8_ACTIVATIONS = True  # False: the layers only (as before 2026-12-02; benchmarks/int8_activations.py)
+# u8s8: the quantized matrix products (MatMul/Gemm) write float, not uint8. Every reader of their outputs runs
+# in float (LayerNorm, GELU, softmax, the sampling arithmetic, the heads' sigmoid/box math; a quantized reader
+# quantizes its own input), so an output pair was a requantization to uint8 and a DequantizeLinear straight
+# back: onnxruntime's QGemm writes float when no output scale follows. Convolutions keep theirs: QLinearConv
+# has no float output. False: as before 2026-12-03 (benchmarks/value_maps.py --change gemm_float_outputs)
+U8S8_FLOAT_OUTPUTS = True
+U8S8_FLOAT_OUTPUT_OPS = ("MatMul", "Gemm")
 TFLITE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 # static: the weightless ops ai-edge-quantizer and XNNPACK run in int8, taken where they sit between INT8
 # convolutions (PADV2, the max-pool's padding with the lowest float, stays float)
@@ -264,6 +272,9 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
         between = activations_between_convs(graph, convs) if U8S8_ACTIVATIONS else []
         qat = model.quant.get("source") == "qat"
         overrides = qat_input_ranges(qdq, pre) if qat else {}
+        extra = {"TensorQuantOverrides": overrides} if overrides else {}
+        if U8S8_FLOAT_OUTPUTS:
+            extra["OpTypesToExcludeOutputQuantization"] = list(U8S8_FLOAT_OUTPUT_OPS)
         root = logging.getLogger()
         level, root.level = root.level, logging.WARNING  # its per-node INFO lines
         try:
@@ -273,16 +284,17 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
                             nodes_to_quantize=chosen + between,
                             calibrate_method=CalibrationMethod.MinMax,
                             reduce_range=WEIGHT_BITS_OF_FORM[("onnx", "u8s8")] == 7,
-                            extra_options={"TensorQuantOverrides": overrides} if overrides else None)
+                            extra_options=extra or None)
         finally:
             root.level = level
     out = onnx.load(str(path))
     onnx.checker.check_model(out, full_check=True)
     facts.update(qdq=qdq_facts(out), nodes_quantized=len(chosen), activations_quantized=len(between),
                  policy_layers_folded_away=len(lost),
+                 float_outputs=list(U8S8_FLOAT_OUTPUT_OPS) if U8S8_FLOAT_OUTPUTS else [],
                  calibration=calib_facts, weight_bits=WEIGHT_BITS_OF_FORM[("onnx", "u8s8")],
                  activation_ranges=(f"QAT's clip (the upper end) on {len(overrides)} layer inputs; their lower "
-                                    "ends and the layers' outputs calibrated (MinMax)") if qat else
+                                    "ends and the convolutions' outputs calibrated (MinMax)") if qat else
                  "calibrated (MinMax)",
                  quantizer=f"onnxruntime.quantization {onnxruntime.__version__} quantize_static (QDQ, U8S8, "
                            "per-channel weights on 7 bits (reduce_range), MinMax) on the model's weights")
