@@ -25,9 +25,6 @@ made with a module switch off and on. The changes (--change):
 - ``gemm_float_outputs`` (2026-12-03, u8s8 only: run it with --runtimes onnxruntime): the quantized matrix
   products (MatMul/Gemm) write float instead of a uint8 output that every reader dequantized straight back
   (rtdetr_edge.export.int8.U8S8_FLOAT_OUTPUTS). One rounding less per layer. Writes docs/gemm_float_outputs.md.
-- ``pools_as_convs`` (2026-12-03, u8s8 only): the ResNet-vd shortcuts' 2x2 average pools as depthwise 2x2
-  stride-2 convolutions with weights 1/4 (rtdetr_edge.export.int8.U8S8_POOLS_AS_CONVS), which onnxruntime runs
-  as QLinearConv instead of QLinearAveragePool. The same averages. Writes docs/pools_as_convs.md.
 
     python benchmarks/value_maps.py [--change value_maps] [--weights shapes] [--runtimes onnxruntime openvino]
         [--policies default all] [--test 1500] [--runs 40] [--theirs runs/speed_map/theirs_640.onnx]
@@ -70,8 +67,6 @@ CHANGES = {
                        [("rtdetr_edge.model.deformable", "POINT_SUM_ONCE")]),
     "gemm_float_outputs": ("The u8s8 matrix products write float", "uint8out", "floatout",
                            [("rtdetr_edge.export.int8", "U8S8_FLOAT_OUTPUTS")]),
-    "pools_as_convs": ("The u8s8 shortcut pools as depthwise convolutions", "avgpool", "dwconv",
-                       [("rtdetr_edge.export.int8", "U8S8_POOLS_AS_CONVS")]),
 }
 
 
@@ -198,11 +193,7 @@ WHAT = {"value_maps": "`tokens`: the projection of the tokens, then a transpose 
         "gemm_float_outputs": "`uint8out`: onnxruntime's quantizer also quantizes each quantized MatMul/Gemm's "
                               "output to uint8, which its float readers dequantize again (the file before); "
                               "`floatout`: those layers write float (QGemm without an output scale); the "
-                              "convolutions' outputs stay uint8.",
-        "pools_as_convs": "`avgpool`: the ResNet-vd shortcuts' 2x2 stride-2 average pools as AveragePool, which "
-                          "onnxruntime runs as QLinearAveragePool (the file before); `dwconv`: the same pools as "
-                          "depthwise 2x2 stride-2 convolutions with weights 1/4 (QLinearConv). Both with the "
-                          "matrix products writing float."}
+                              "convolutions' outputs stay uint8."}
 
 
 def markdown(args, r) -> str:

@@ -372,27 +372,6 @@ def test_u8s8_matrix_products_write_float(int8_bundles, tmp_path):
     assert qgemms and all(len(n.input) < 8 or not n.input[7] for n in qgemms), [list(n.input) for n in qgemms]
 
 
-def test_u8s8_runs_the_shortcut_pools_as_depthwise_convolutions(int8_bundles):
-    """The ResNet-vd shortcuts' 2x2 average pools are depthwise 2x2 stride-2 convolutions whose int8 weights
-    dequantize to exactly 1/4 (onnxruntime runs them as QLinearConv); the file's outputs stay those of the
-    fake-quant model (the parity test above holds it to the same tolerance)."""
-    from onnx import numpy_helper
-
-    bundle = int8_bundles["u8s8"]
-    graph = onnx.load(str(bundle / "model.onnx")).graph
-    values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
-    assert not [n.name for n in graph.node if n.op_type == "AveragePool" and n.name.startswith("/model/backbone")]
-    pools = [n for n in graph.node if n.op_type == "Conv" and "/short/pool/" in n.name]
-    assert len(pools) == 3 == _facts(bundle)["converter"]["pools_as_depthwise_convs"], [n.name for n in pools]
-    for n in pools:
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
-        dq = producer[n.input[1]]
-        w = values[dq.input[0]].astype(np.float32) * values[dq.input[1]].reshape(-1, 1, 1, 1)
-        assert attrs["group"] == w.shape[0] and list(attrs["strides"]) == [2, 2] and w.shape[1:] == (1, 2, 2)
-        assert (w == 0.25).all() and producer[n.input[0]].op_type == "DequantizeLinear", n.name
-
-
 def test_parity_names_the_int8_form_and_source(r18_weights, int8_bundles, tmp_path):
     from rtdetr_edge.parity import artifact_name, parity
 

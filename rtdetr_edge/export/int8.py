@@ -56,11 +56,6 @@ U8S8_ACTIVATIONS = True  # False: the layers only (as before 2026-12-02; benchma
 # has no float output. False: as before 2026-12-03 (benchmarks/value_maps.py --change gemm_float_outputs)
 U8S8_FLOAT_OUTPUTS = True
 U8S8_FLOAT_OUTPUT_OPS = ("MatMul", "Gemm")
-# u8s8: the ResNet-vd shortcuts' 2x2 stride-2 average pools, between quantized convolutions, written as depthwise
-# 2x2 stride-2 convolutions with weights 1/4 (exact: 1/4 is on the 7-bit weight grid), which onnxruntime runs as
-# QLinearConv, 3.5-7x faster than its QLinearAveragePool (the same uint8 results up to the rounding of ties).
-# False: as before 2026-12-03 (benchmarks/value_maps.py --change pools_as_convs)
-U8S8_POOLS_AS_CONVS = True
 TFLITE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 # static: the weightless ops ai-edge-quantizer and XNNPACK run in int8, taken where they sit between INT8
 # convolutions (PADV2, the max-pool's padding with the lowest float, stays float)
@@ -155,37 +150,6 @@ def activations_between_convs(graph, convs) -> list:
             inside.add(n.name)
             picked.append(n.name)
     return picked
-
-
-def pools_as_depthwise_convs(model, names) -> list:
-    """Each AveragePool of `names` with a 2x2 window, stride 2, no padding and an even, known height and width
-    (so ceil_mode changes nothing) becomes a depthwise Conv of the same name with constant weights 1/4: the same
-    averages. Returns the names rewritten."""
-    from onnx import helper, numpy_helper
-
-    graph = model.graph
-    shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-              for v in list(graph.value_info) + list(graph.input)}
-    done = []
-    for n in list(graph.node):
-        if n.op_type != "AveragePool" or n.name not in names:
-            continue
-        a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
-        shape = shapes.get(n.input[0])
-        if list(a.get("kernel_shape", [])) != [2, 2] or list(a.get("strides", [1, 1])) != [2, 2] \
-                or any(a.get("pads", [0] * 4)) or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID") \
-                or not shape or len(shape) != 4 or any(d is None for d in shape[1:]) or shape[2] % 2 or shape[3] % 2:
-            continue
-        channels = shape[1]
-        weight = f"{n.name}/depthwise_quarter"
-        graph.initializer.append(numpy_helper.from_array(np.full((channels, 1, 2, 2), 0.25, np.float32), weight))
-        conv = helper.make_node("Conv", [n.input[0], weight], list(n.output), name=n.name, group=channels,
-                                kernel_shape=[2, 2], strides=[2, 2])
-        k = list(graph.node).index(n)
-        graph.node.remove(n)
-        graph.node.insert(k, conv)
-        done.append(n.name)
-    return done
 
 
 def qat_input_ranges(qdq_path, float_path, lower_from_qat=False) -> dict:
@@ -306,14 +270,6 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
         picked = set(chosen)
         convs = [n.name for n in graph.node if n.op_type == "Conv" and n.name in picked]
         between = activations_between_convs(graph, convs) if U8S8_ACTIVATIONS else []
-        as_convs = []
-        if U8S8_POOLS_AS_CONVS and between:
-            pre_model = onnx.load(str(pre))
-            as_convs = pools_as_depthwise_convs(pre_model, set(between))
-            if as_convs:
-                onnx.save(pre_model, str(pre))
-                chosen += as_convs
-                between = [b for b in between if b not in as_convs]
         qat = model.quant.get("source") == "qat"
         overrides = qat_input_ranges(qdq, pre) if qat else {}
         extra = {"TensorQuantOverrides": overrides} if overrides else {}
@@ -336,7 +292,6 @@ def _onnx_u8s8(module, model, path, example_inputs, cfg, raw) -> dict:
     facts.update(qdq=qdq_facts(out), nodes_quantized=len(chosen), activations_quantized=len(between),
                  policy_layers_folded_away=len(lost),
                  float_outputs=list(U8S8_FLOAT_OUTPUT_OPS) if U8S8_FLOAT_OUTPUTS else [],
-                 pools_as_depthwise_convs=len(as_convs),
                  calibration=calib_facts, weight_bits=WEIGHT_BITS_OF_FORM[("onnx", "u8s8")],
                  activation_ranges=(f"QAT's clip (the upper end) on {len(overrides)} layer inputs; their lower "
                                     "ends and the convolutions' outputs calibrated (MinMax)") if qat else
