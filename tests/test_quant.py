@@ -362,7 +362,8 @@ def test_u8s8_matrix_products_write_float(int8_bundles, tmp_path):
     quantized = [n for n in graph.node if n.op_type in ("MatMul", "Gemm")
                  and any(producer.get(i) is not None and producer[i].op_type == "DequantizeLinear" for i in n.input)]
     assert len(quantized) > 10, len(quantized)
-    read = {producer[q.input[0]].op_type for q in graph.node if q.op_type == "QuantizeLinear" and q.input[0] in producer}
+    read = {producer[q.input[0]].op_type for q in graph.node
+            if q.op_type == "QuantizeLinear" and q.input[0] in producer}
     assert "Conv" in read and not read & {"MatMul", "Gemm"}, sorted(read)
     assert _facts(bundle)["converter"]["float_outputs"] == ["MatMul", "Gemm"]
     options = ort.SessionOptions()
