@@ -15,8 +15,8 @@ made with a module switch off and on. The changes (--change):
   transpose and a reshape instead of a reshape and a transpose of the tokens
   (rtdetr_edge.model.decoder.CHANNEL_LAST_TOKENS). The same values. Writes docs/channel_last_tokens.md.
 - ``flat_locations`` (2026-12-03): the decoder's sampling locations computed on the flat offsets, with the
-  per-point factors as one row and the reference boxes broadcast along it, instead of broadcasts over [bs, Lq, heads, points,
-  2] (rtdetr_edge.model.deformable.FLAT_LOCATIONS). The same values, bit for bit. Writes
+  per-point factors as one row and the reference boxes broadcast along it, instead of broadcasts over [bs, Lq,
+  heads, points, 2] (rtdetr_edge.model.deformable.FLAT_LOCATIONS). The same values, bit for bit. Writes
   docs/flat_locations.md.
 - ``point_sum_once`` (2026-12-03): with as many points on every level, the levels' weighted grid_sample outputs
   added elementwise and then summed over the points once per decoder layer, instead of one sum over the points

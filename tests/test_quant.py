@@ -310,12 +310,20 @@ def test_u8s8_has_uint8_activations_and_symmetric_int8_weights(int8_bundles):
         assert diff["raw_score_mean"] < 2e-2 and diff["raw_box_mean"] < 2e-2, (backend, diff)
 
 
+def _optimized_graph(bundle, tmp_path):
+    """The graph onnxruntime runs for a bundle's model.onnx (its optimised model, written by the session)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(bundle / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    return onnx.load(str(tmp_path / "optimized.onnx")).graph
+
+
 def test_u8s8_runs_the_activations_between_convolutions_in_uint8(int8_bundles, tmp_path):
     """The backbone's ReLUs are folded into the convolutions before them; its residual Adds and pools and the
     CCFM's SiLUs, Resizes and Concats take and give uint8, and onnxruntime runs them as QLinear kernels; nothing
     of the attention, sampling or heads is touched (docs/int8_activations.md)."""
-    import onnxruntime as ort
-
     from rtdetr_edge.export.int8 import U8S8_ACTIVATION_OPS
 
     bundle = int8_bundles["u8s8"]
@@ -343,10 +351,7 @@ def test_u8s8_runs_the_activations_between_convolutions_in_uint8(int8_bundles, t
                  and n.op_type in U8S8_ACTIVATION_OPS and uint8_in_and_out(n)]
     assert not untouched, untouched
     assert _facts(bundle)["converter"]["activations_quantized"] > 20
-    options = ort.SessionOptions()
-    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    ort.InferenceSession(str(bundle / "model.onnx"), options, providers=["CPUExecutionProvider"])
-    kernels = {n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node}
+    kernels = {n.op_type for n in _optimized_graph(bundle, tmp_path).node}
     assert {"QLinearConv", "QLinearAdd", "QLinearSigmoid", "QLinearConcat"} <= kernels, sorted(kernels)
 
 
@@ -354,8 +359,6 @@ def test_u8s8_matrix_products_write_float(int8_bundles, tmp_path):
     """No output quantizer on a quantized MatMul/Gemm (their readers all run in float: a uint8 output was
     dequantized straight back), so onnxruntime runs them as QGemm with float output; the convolutions keep their
     output pairs (QLinearConv needs them)."""
-    import onnxruntime as ort
-
     bundle = int8_bundles["u8s8"]
     graph = onnx.load(str(bundle / "model.onnx")).graph
     producer = {o: n for n in graph.node for o in n.output}
@@ -366,10 +369,7 @@ def test_u8s8_matrix_products_write_float(int8_bundles, tmp_path):
             if q.op_type == "QuantizeLinear" and q.input[0] in producer}
     assert "Conv" in read and not read & {"MatMul", "Gemm"}, sorted(read)
     assert _facts(bundle)["converter"]["float_outputs"] == ["MatMul", "Gemm"]
-    options = ort.SessionOptions()
-    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    ort.InferenceSession(str(bundle / "model.onnx"), options, providers=["CPUExecutionProvider"])
-    qgemms = [n for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node if n.op_type == "QGemm"]
+    qgemms = [n for n in _optimized_graph(bundle, tmp_path).node if n.op_type == "QGemm"]
     assert qgemms and all(len(n.input) < 8 or not n.input[7] for n in qgemms), [list(n.input) for n in qgemms]
 
 
