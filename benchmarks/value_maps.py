@@ -25,6 +25,10 @@ made with a module switch off and on. The changes (--change):
 - ``gemm_float_outputs`` (2026-12-03, u8s8 only: run it with --runtimes onnxruntime): the quantized matrix
   products (MatMul/Gemm) write float instead of a uint8 output that every reader dequantized straight back
   (rtdetr_edge.export.int8.U8S8_FLOAT_OUTPUTS). One rounding less per layer. Writes docs/gemm_float_outputs.md.
+- ``value_matmul`` (2026-12-03, OpenVINO only: run it with --runtimes openvino): the decoder's value projection
+  in the OpenVINO files as a matrix product W @ X on the flattened maps, whose output is planar, instead of the
+  1x1 convolution, whose channel-last (int8) or blocked (f32) output OpenVINO reordered for GridSample
+  (rtdetr_edge.model.deformable.VALUE_MATMUL). Equal up to float rounding. Writes docs/value_matmul.md.
 
     python benchmarks/value_maps.py [--change value_maps] [--weights shapes] [--runtimes onnxruntime openvino]
         [--policies default all] [--test 1500] [--runs 40] [--theirs runs/speed_map/theirs_640.onnx]
@@ -67,6 +71,8 @@ CHANGES = {
                        [("rtdetr_edge.model.deformable", "POINT_SUM_ONCE")]),
     "gemm_float_outputs": ("The u8s8 matrix products write float", "uint8out", "floatout",
                            [("rtdetr_edge.export.int8", "U8S8_FLOAT_OUTPUTS")]),
+    "value_matmul": ("OpenVINO's value projection as a matrix product", "conv", "matmul",
+                     [("rtdetr_edge.model.deformable", "VALUE_MATMUL")]),
 }
 
 
@@ -190,6 +196,10 @@ WHAT = {"value_maps": "`tokens`: the projection of the tokens, then a transpose 
         "point_sum_once": "`perlevel`: each level's grid_sample output weighted and summed over its points, then the "
                           "levels added (the graph before); `once`: the levels' weighted samples added, then one "
                           "sum over the points per decoder layer.",
+        "value_matmul": "`conv`: the value projection as a 1x1 convolution on each level's map, whose output "
+                        "OpenVINO reorders from its channel-last (int8) or blocked (f32) layout to the planar one "
+                        "GridSample reads (the file before); `matmul`: the same weights as W @ X on the flattened "
+                        "maps, which reads the maps planar and writes planar.",
         "gemm_float_outputs": "`uint8out`: onnxruntime's quantizer also quantizes each quantized MatMul/Gemm's "
                               "output to uint8, which its float readers dequantize again (the file before); "
                               "`floatout`: those layers write float (QGemm without an output scale); the "

@@ -68,6 +68,48 @@ def test_grid_sample_reads_the_value_projection_without_a_transpose(bundles):
     assert len(sums) == len(layers), [n.name for n in sums]
 
 
+def grid_sample_sources(xml) -> list:
+    """What each GridSample of an OpenVINO file reads, once OpenVINO compiled it for this CPU: the layer type
+    behind any reshapes ('Reorder' when OpenVINO converts the values' layout first)."""
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+    def kind(node):
+        return node.get_rt_info()["layerType"].astype(str)
+
+    sources = []
+    for op in compiled.get_runtime_model().get_ops():
+        if kind(op) == "GridSample":
+            src = op.input_value(0).get_node()
+            while kind(src) == "Reshape":
+                src = src.input_value(0).get_node()
+            sources.append(kind(src))
+    return sources
+
+
+def test_openvino_grid_sample_reads_the_value_projection_without_a_reorder(bundles):
+    """In the OpenVINO file the value projection is a matrix product (W @ X on each level's flattened map),
+    whose output is planar: OpenVINO's GridSample reads it without a reorder. As a 1x1 convolution (the ONNX
+    file's form) OpenVINO wrote it blocked or channel-last and reordered all values per decoder layer
+    (docs/int8.md). The manifest says which form the file holds."""
+    import openvino as ov
+
+    b = bundles["openvino"]
+    ir = ov.Core().read_model(str(b / "model.xml"))
+    for op in ir.get_ops():
+        if op.get_type_name() == "GridSample":
+            src = op.input_value(0).get_node()
+            while src.get_type_name() in ("Reshape", "Add"):
+                src = src.input_value(0).get_node()
+            assert src.get_type_name() == "MatMul" and "cross_attn" in src.get_friendly_name(), src.get_type_name()
+            assert src.input_value(0).get_node().get_type_name() == "Constant"  # the weight, W @ X
+    sources = grid_sample_sources(b / "model.xml")
+    assert sources and "Reorder" not in sources, sources
+    assert json.loads((b / "manifest.json").read_text())["artifacts"][0]["value_projection"] == "matmul"
+    assert json.loads((bundles["onnx"] / "manifest.json").read_text())["artifacts"][0]["value_projection"] == "conv"
+
+
 def test_the_encoders_box_head_runs_on_the_selected_tokens_only(bundles):
     """The box head is per token: it runs on the k selected tokens (a GatherElements of the top-k first), not on
     all of them (8,400 at 640; 1.1 GMAC of its 3-layer MLP per image)."""

@@ -127,6 +127,24 @@ def test_gather_equals_grid_sample_on_whole_model(r18_small):
     assert (a["pred_boxes"] - b["pred_boxes"]).abs().max() <= 1e-5
 
 
+def test_the_value_projection_as_a_matrix_product_equals_the_convolution(r18_small):
+    """OpenVINO's form of grid_sample's value projection (W @ X on the flattened maps) gives the 1x1
+    convolution's outputs up to float rounding, non-square maps included; an unknown form is refused."""
+    x = torch.rand(2, 3, 96, 160)
+    model = r18_small.set_imgsz((96, 160))
+    try:
+        with torch.no_grad():
+            a = model.set_value_projection("conv")(x)
+            b = model.set_value_projection("matmul")(x)
+    finally:
+        model.set_imgsz(128).set_value_projection("conv")
+    assert model.value_projection == "conv"
+    assert (a["pred_logits"] - b["pred_logits"]).abs().max() <= 1e-5
+    assert (a["pred_boxes"] - b["pred_boxes"]).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match="value projection"):
+        model.set_value_projection("transpose")
+
+
 def test_discrete_is_nearest_with_per_axis_clamp():
     value, shapes, loc, weights, npts = _random_attention_inputs(3)
     out = deformable_attention_core(value, shapes, loc, weights, npts, method="discrete")

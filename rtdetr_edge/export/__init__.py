@@ -17,6 +17,7 @@ import numpy as np
 from .. import vocab
 from ..errors import UserError
 from .config import FORMATS, INT8_GOLDEN, RAW_DIR, ExportConfig, Format, get_format  # noqa: F401  (the API)
+from .config import VALUE_PROJECTION_OF_FORMAT
 
 log = logging.getLogger("rtdetr_edge")
 
@@ -79,6 +80,7 @@ def export_plan(plan) -> Path:
         raise UserError("--weights is required")
     fmt = FORMATS[cfg.format]
     model = load_model(cfg.weights, imgsz=cfg.imgsz, sampling=cfg.sampling).deploy()
+    model.set_value_projection(VALUE_PROJECTION_OF_FORMAT.get(fmt.name, "conv"))
     if cfg.precision == "int8":
         from .int8 import prepare_model
 
@@ -105,7 +107,8 @@ def export_plan(plan) -> Path:
         images, sizes = golden_images(imgsz, n)
         golden = golden_outputs(model, images, sizes)
         np.savez_compressed(tmp / GOLDEN, **golden)
-        entry = {"format": fmt.name, "precision": cfg.precision, "sampling": cfg.sampling}
+        entry = {"format": fmt.name, "precision": cfg.precision, "sampling": cfg.sampling,
+                 **({"value_projection": model.value_projection} if model.sampling == "grid_sample" else {})}
         settings = asdict(cfg)
         settings.update(imgsz=list(imgsz), out=str(out), weights=str(cfg.weights))
         manifest = {

@@ -31,6 +31,11 @@ POINT_SUM_ONCE = True
 # the sampling locations computed on the flat [bs, Lq, n_head * sum(P) * 2] offsets (sampling_locations); False:
 # broadcasts over [bs, Lq, n_head, sum(P), 2] (as before the afternoon of 2026-12-03; benchmarks/value_maps.py)
 FLAT_LOCATIONS = True
+# grid_sample's value projection in the form a module is set to (RTDETR.set_value_projection; the export sets
+# "matmul" for OpenVINO); False: the 1x1 convolution whatever the setting (as before 2026-12-03;
+# benchmarks/value_maps.py --change value_matmul)
+VALUE_MATMUL = True
+VALUE_PROJECTIONS = ("conv", "matmul")
 
 
 def _check_method(method: str) -> str:
@@ -151,6 +156,7 @@ class MSDeformableAttention(nn.Module):
         if self.head_dim * num_heads != embed_dim:
             raise ValueError("embed_dim must be divisible by num_heads")
         self.method = _check_method(method)
+        self.value_projection = "conv"  # grid_sample's value projection form (project_maps)
         scale = [1 / n for n in self.num_points_list for _ in range(n)]
         self.register_buffer("num_points_scale", torch.tensor(scale, dtype=torch.float32))
         total = num_heads * sum(self.num_points_list)
@@ -182,17 +188,29 @@ class MSDeformableAttention(nn.Module):
         grid_sample reads. Projecting the tokens [bs, Len_v, C] instead needs a transpose of all 8,400 x 256
         values per decoder layer, which OpenVINO runs with a slow reference kernel (docs/int8_profile.md).
         modelopt's quantizers of `value_proj` (a QuantLinear in the QAT form) are applied as its own forward
-        would: the input per tensor, the weight per output channel."""
+        would: the input per tensor, the weight per output channel.
+
+        `value_projection` "matmul" writes the same product as W @ X on the flattened maps [bs, C, h*w]: its
+        output is channel-first whatever layout the runtime keeps the maps in. OpenVINO runs its convolutions
+        channel-last (int8) or blocked (f32), so the 1x1 convolution's output was reordered to the planar layout
+        GridSample reads, 6.5 MB of float per decoder layer at 640; the matrix product reads the maps (int8 in
+        the s8s8 file, a quarter of that) planar and writes planar float (docs/int8.md)."""
         m = self.value_proj
         weight = m.weight
         in_q = getattr(m, "input_quantizer", None)
         if in_q is not None:
             weight = m.weight_quantizer(weight)
-        weight = weight.reshape(*weight.shape, 1, 1)
         out = []
         for f in maps:
-            v = F.conv2d(in_q(f) if in_q is not None else f, weight, m.bias)
-            out.append(v.reshape(-1, self.head_dim, v.shape[2], v.shape[3]))
+            f = in_q(f) if in_q is not None else f
+            h, w = f.shape[2:]
+            if VALUE_MATMUL and self.value_projection == "matmul":
+                v = torch.matmul(weight, f.flatten(2))
+                if m.bias is not None:
+                    v = v + m.bias[:, None]
+            else:
+                v = F.conv2d(f, weight.reshape(*weight.shape, 1, 1), m.bias)
+            out.append(v.reshape(-1, self.head_dim, h, w))
         return out
 
     def sampling_locations(self, offsets, reference_points):

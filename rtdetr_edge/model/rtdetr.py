@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 
 from .backbone import PResNet
-from .deformable import MSDeformableAttention, _check_method
+from .deformable import VALUE_PROJECTIONS, MSDeformableAttention, _check_method
 from .decoder import RTDETRTransformerv2
 from .encoder import HybridEncoder
 from .variants import get_variant, parse_imgsz
@@ -40,6 +40,24 @@ class RTDETR(nn.Module):
         for m in self.modules():
             if isinstance(m, MSDeformableAttention):
                 m.method = method
+        return self
+
+    @property
+    def value_projection(self) -> str:
+        """The form grid_sample's value projection takes in the graph ("conv" or "matmul")."""
+        from . import deformable
+
+        form = next(m.value_projection for m in self.modules() if isinstance(m, MSDeformableAttention))
+        return form if deformable.VALUE_MATMUL else "conv"
+
+    def set_value_projection(self, form: str) -> "RTDETR":
+        """grid_sample's value projection as a 1x1 convolution ("conv") or a matrix product ("matmul"): the
+        same arithmetic in the graph form a runtime runs best (MSDeformableAttention.project_maps)."""
+        if form not in VALUE_PROJECTIONS:
+            raise ValueError(f"value projection must be one of {', '.join(VALUE_PROJECTIONS)}, got {form!r}")
+        for m in self.modules():
+            if isinstance(m, MSDeformableAttention):
+                m.value_projection = form
         return self
 
     def set_imgsz(self, imgsz) -> "RTDETR":
