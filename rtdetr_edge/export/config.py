@@ -36,8 +36,8 @@ FORMATS = {
 # grid_sample's value projection per format (RTDETR.set_value_projection): OpenVINO keeps its convolutions'
 # outputs channel-last or blocked and GridSample reads planar, so a 1x1 convolution there cost a reorder of all
 # values per decoder layer; a matrix product writes planar (docs/int8.md). Others keep the convolution:
-# onnxruntime's u8s8 quantizer and TensorRT quantize a weight per channel as a convolution's or as a MatMul's
-# second input, and this weight is the first.
+# onnxruntime's u8s8 quantizer takes only a MatMul's second input as a weight (this weight is the first), and
+# the s8s8 ONNX file is TensorRT's, which we cannot test with a weight there.
 VALUE_PROJECTION_OF_FORMAT = {"openvino": "matmul"}
 INT8_GOLDEN = 8  # golden images in an INT8 bundle (one per batch otherwise)
 RAW_DIR = "raw"  # the raw twin (outputs before top-k) lives in raw/ with the same file name
