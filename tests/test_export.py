@@ -40,19 +40,28 @@ def test_onnx_bundle_has_the_authors_interface(bundles):
     assert "GridSample" in {n.op_type for n in model.graph.node}
 
 
+def value_sources(graph, through) -> list:
+    """The node each GridSample of an ONNX graph reads its values from, past the op types in `through`."""
+    producer = {o: n for n in graph.node for o in n.output}
+    sources = []
+    for n in graph.node:
+        if n.op_type == "GridSample":
+            src = producer[n.input[0]]
+            while src.op_type in through:
+                src = producer[src.input[0]]
+            sources.append(src)
+    assert sources
+    return sources
+
+
 def test_grid_sample_reads_the_value_projection_without_a_transpose(bundles):
     """The decoder's value projection runs as a 1x1 convolution on each level's channel-first map, so what
     GridSample reads comes from it through reshapes only: no transpose of the 8,400 x 256 values per decoder
     layer (OpenVINO ran those with a reference kernel: docs/int8_profile.md)."""
     graph = onnx.load(str(bundles["onnx"] / "model.onnx")).graph
-    producer = {o: n for n in graph.node for o in n.output}
     samplers = [n for n in graph.node if n.op_type == "GridSample"]
-    assert samplers
-    for n in samplers:
-        src = producer[n.input[0]]
-        while src.op_type in ("Reshape", "Identity", "Split", "Slice"):
-            src = producer[src.input[0]]
-        assert src.op_type == "Conv" and "cross_attn" in src.name, (n.name, src.op_type, src.name)
+    for src in value_sources(graph, ("Reshape", "Identity", "Split", "Slice")):
+        assert src.op_type == "Conv" and "cross_attn" in src.name, (src.op_type, src.name)
     # each level's samples are weighted and summed apart: no Concat of all levels' samples (OpenVINO ran it
     # with its reference kernel, 0.5-0.9 ms per decoder layer at 640)
     consumers = {}

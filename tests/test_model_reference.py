@@ -114,35 +114,34 @@ def test_gather_equals_grid_sample():
     assert (a - b).abs().max() <= 1e-5
 
 
-def test_gather_equals_grid_sample_on_whole_model(r18_small):
-    x = torch.rand(1, 3, 96, 160)
-    model = r18_small.set_imgsz((96, 160))
+def _assert_same_outputs(model, x, setting, a, b, default):
+    """The model's outputs on x at x's size with `setting(model, a)` and with `setting(model, b)` agree to 1e-5;
+    the model is left at 128 px with `setting(model, default)`."""
+    model.set_imgsz(tuple(x.shape[2:]))
     try:
         with torch.no_grad():
-            a = model.set_sampling("grid_sample")(x)
-            b = model.set_sampling("gather")(x)
+            out_a = setting(model, a)(x)
+            out_b = setting(model, b)(x)
     finally:
-        model.set_imgsz(128).set_sampling("grid_sample")
-    assert (a["pred_logits"] - b["pred_logits"]).abs().max() <= 1e-5
-    assert (a["pred_boxes"] - b["pred_boxes"]).abs().max() <= 1e-5
+        setting(model.set_imgsz(128), default)
+    assert (out_a["pred_logits"] - out_b["pred_logits"]).abs().max() <= 1e-5
+    assert (out_a["pred_boxes"] - out_b["pred_boxes"]).abs().max() <= 1e-5
+
+
+def test_gather_equals_grid_sample_on_whole_model(r18_small):
+    _assert_same_outputs(r18_small, torch.rand(1, 3, 96, 160), lambda m, s: m.set_sampling(s), "grid_sample", "gather",
+                         "grid_sample")
 
 
 def test_the_value_projection_as_a_matrix_product_equals_the_convolution(r18_small):
     """OpenVINO's form of grid_sample's value projection (W @ X on the flattened maps) gives the 1x1
-    convolution's outputs up to float rounding, non-square maps included; an unknown form is refused."""
-    x = torch.rand(2, 3, 96, 160)
-    model = r18_small.set_imgsz((96, 160))
-    try:
-        with torch.no_grad():
-            a = model.set_value_projection("conv")(x)
-            b = model.set_value_projection("matmul")(x)
-    finally:
-        model.set_imgsz(128).set_value_projection("conv")
-    assert model.value_projection == "conv"
-    assert (a["pred_logits"] - b["pred_logits"]).abs().max() <= 1e-5
-    assert (a["pred_boxes"] - b["pred_boxes"]).abs().max() <= 1e-5
+    convolution's outputs up to float rounding, non-square maps and a batch of 2 included; an unknown form is
+    refused."""
+    _assert_same_outputs(r18_small, torch.rand(2, 3, 96, 160), lambda m, f: m.set_value_projection(f), "conv",
+                         "matmul", "conv")
+    assert r18_small.value_projection == "conv"
     with pytest.raises(ValueError, match="value projection"):
-        model.set_value_projection("transpose")
+        r18_small.set_value_projection("transpose")
 
 
 def test_discrete_is_nearest_with_per_axis_clamp():

@@ -246,21 +246,14 @@ def test_openvino_int8_grid_sample_reads_an_int8_matrix_product_without_a_reorde
     """The INT8 OpenVINO file's value projection is an int8 matrix product that writes the planar float values
     GridSample reads (no reorder of them in the compiled model), while the s8s8 ONNX file keeps the 1x1
     convolution that TensorRT and onnxruntime quantize per output channel."""
-    from test_export import grid_sample_sources
+    from test_export import grid_sample_sources, value_sources
 
     ov_bundle = int8_bundles["openvino"]
     sources = grid_sample_sources(ov_bundle / "model.xml")
     assert sources and "Reorder" not in sources, sources
     assert _facts(ov_bundle)["artifacts"][0]["value_projection"] == "matmul"
     graph = onnx.load(str(int8_bundles["s8s8"] / "model.onnx")).graph
-    producer = {o: n for n in graph.node for o in n.output}
-    samplers = [n for n in graph.node if n.op_type == "GridSample"]
-    assert samplers
-    for n in samplers:
-        src = producer[n.input[0]]
-        while src.op_type in ("Reshape", "Identity", "Add"):
-            src = producer[src.input[0]]
-        assert src.op_type == "Conv", (n.name, src.op_type)
+    assert {src.op_type for src in value_sources(graph, ("Reshape", "Identity"))} == {"Conv"}
 
 
 def test_an_openvino_int8_file_runs_its_float_layers_in_bf16_when_exported_so(r18_weights, calib_list, int8_bundles,
