@@ -17,7 +17,6 @@ import numpy as np
 from .. import vocab
 from ..errors import UserError
 from .config import FORMATS, INT8_GOLDEN, RAW_DIR, ExportConfig, Format, get_format  # noqa: F401  (the API)
-from .config import VALUE_PROJECTION_OF_FORMAT
 
 log = logging.getLogger("rtdetr_edge")
 
@@ -80,7 +79,7 @@ def export_plan(plan) -> Path:
         raise UserError("--weights is required")
     fmt = FORMATS[cfg.format]
     model = load_model(cfg.weights, imgsz=cfg.imgsz, sampling=cfg.sampling).deploy()
-    model.set_value_projection(VALUE_PROJECTION_OF_FORMAT.get(fmt.name, "conv"))
+    model.set_value_projection(fmt.value_projection)
     if cfg.precision == "int8":
         from .int8 import prepare_model
 

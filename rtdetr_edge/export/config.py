@@ -19,6 +19,9 @@ class Format:
     dynamic_batch: bool
     packages: tuple  # versions recorded in the manifest
     refusals: dict = field(default_factory=dict)  # precision -> why it is not offered
+    # grid_sample's value projection (RTDETR.set_value_projection): "matmul" where the runtime keeps convolution
+    # outputs in a layout its GridSample cannot read (docs/int8.md)
+    value_projection: str = "conv"
 
 
 FORMATS = {
@@ -27,18 +30,16 @@ FORMATS = {
                    {"fp16": "ONNX FP16 is not offered: onnxconverter-common wrote graphs onnxruntime rejects (mixed "
                             "float16/float types); export FP32 ONNX and let the runtime choose FP16 (trtexec "
                             "--fp16), or use --format openvino/tflite --precision fp16"}),
+    # OpenVINO keeps its convolutions' outputs channel-last or blocked and GridSample reads planar, so a 1x1
+    # convolution there cost a reorder of all values per decoder layer; a matrix product writes planar. ONNX keeps
+    # the convolution: onnxruntime's u8s8 quantizer takes only a MatMul's second input as a weight (this weight
+    # is the first), and the s8s8 ONNX file is TensorRT's, which we cannot test with a weight there
     "openvino": Format("openvino", "model.xml", ("fp32", "fp16", "int8"), SAMPLINGS, "grid_sample", True,
-                       ("onnx", "openvino")),
+                       ("onnx", "openvino"), value_projection="matmul"),
     # TFLite has no GridSample op: the gather sampler gives the same bilinear numbers
     "tflite": Format("tflite", "model.tflite", ("fp32", "fp16", "int8"), SAMPLINGS, "gather", False,
                      ("litert-torch", "ai-edge-litert")),
 }
-# grid_sample's value projection per format (RTDETR.set_value_projection): OpenVINO keeps its convolutions'
-# outputs channel-last or blocked and GridSample reads planar, so a 1x1 convolution there cost a reorder of all
-# values per decoder layer; a matrix product writes planar (docs/int8.md). Others keep the convolution:
-# onnxruntime's u8s8 quantizer takes only a MatMul's second input as a weight (this weight is the first), and
-# the s8s8 ONNX file is TensorRT's, which we cannot test with a weight there.
-VALUE_PROJECTION_OF_FORMAT = {"openvino": "matmul"}
 INT8_GOLDEN = 8  # golden images in an INT8 bundle (one per batch otherwise)
 RAW_DIR = "raw"  # the raw twin (outputs before top-k) lives in raw/ with the same file name
 

@@ -182,6 +182,11 @@ class MSDeformableAttention(nn.Module):
         init.xavier_uniform_(self.output_proj.weight)
         init.constant_(self.output_proj.bias, 0)
 
+    @property
+    def projection_form(self) -> str:
+        """The form project_maps writes: `value_projection`, unless the VALUE_MATMUL switch is off."""
+        return self.value_projection if VALUE_MATMUL else "conv"
+
     def project_maps(self, maps):
         """The value projection for ``grid_sample``, on the channel-first maps [bs, C, h, w] of each level: a
         1x1 convolution with `value_proj`'s weights, whose output is already the [bs * n_head, c, h, w] layout
@@ -204,7 +209,7 @@ class MSDeformableAttention(nn.Module):
         for f in maps:
             f = in_q(f) if in_q is not None else f
             h, w = f.shape[2:]
-            if VALUE_MATMUL and self.value_projection == "matmul":
+            if self.projection_form == "matmul":
                 v = torch.matmul(weight, f.flatten(2))
                 if m.bias is not None:
                     v = v + m.bias[:, None]

@@ -45,10 +45,7 @@ class RTDETR(nn.Module):
     @property
     def value_projection(self) -> str:
         """The form grid_sample's value projection takes in the graph ("conv" or "matmul")."""
-        from . import deformable
-
-        form = next(m.value_projection for m in self.modules() if isinstance(m, MSDeformableAttention))
-        return form if deformable.VALUE_MATMUL else "conv"
+        return next(m.projection_form for m in self.modules() if isinstance(m, MSDeformableAttention))
 
     def set_value_projection(self, form: str) -> "RTDETR":
         """grid_sample's value projection as a 1x1 convolution ("conv") or a matrix product ("matmul"): the
