@@ -29,6 +29,11 @@ made with a module switch off and on. The changes (--change):
   in the OpenVINO files as a matrix product W @ X on the flattened maps, whose output is planar, instead of the
   1x1 convolution, whose channel-last (int8) or blocked (f32) output OpenVINO reordered for GridSample
   (rtdetr_edge.model.deformable.VALUE_MATMUL). Equal up to float rounding. Writes docs/value_matmul.md.
+- ``residual_sums`` (2026-12-03, OpenVINO only: run it with --runtimes openvino): 8-bit quantizers on both
+  inputs of the backbone's residual sums in the fake-quant model (the branch's output, a shortcut convolution's
+  output; an identity or pooled shortcut read through its first layer's quantizer), so OpenVINO adds the
+  shortcut inside the convolution and writes 8-bit output (rtdetr_edge.quant.fakequant.SUM_QUANTIZERS). One
+  more rounding per residual. Writes docs/residual_sums.md.
 
     python benchmarks/value_maps.py [--change value_maps] [--weights shapes] [--runtimes onnxruntime openvino]
         [--policies default all] [--test 1500] [--runs 40] [--theirs runs/speed_map/theirs_640.onnx]
@@ -73,6 +78,8 @@ CHANGES = {
                            [("rtdetr_edge.export.int8", "U8S8_FLOAT_OUTPUTS")]),
     "value_matmul": ("OpenVINO's value projection as a matrix product", "conv", "matmul",
                      [("rtdetr_edge.model.deformable", "VALUE_MATMUL")]),
+    "residual_sums": ("The residual sums on 8-bit values", "floatsums", "int8sums",
+                      [("rtdetr_edge.quant.fakequant", "SUM_QUANTIZERS")]),
 }
 
 

@@ -92,7 +92,8 @@ def test_fake_quant_where_the_policy_says_and_nowhere_else(weights, calib_list):
     policy = load_policy("default")
     layers = policy.layers(model)
     expected = {f"{n}.{q}" for n in layers for q in ("input_quantizer", "weight_quantizer")}
-    assert set(enabled_quantizers(model)) == expected
+    sums = {n for n in enabled_quantizers(model) if n.endswith(("sum_quantizer", "shortcut_quantizer"))}
+    assert set(enabled_quantizers(model)) == expected | sums
     assert not any(word in n for n in layers for word in POLICY_FLOAT)
     groups = quantizable_layers(model)  # every Conv/Linear belongs to exactly one group
     assert set(groups.values()) == set(GROUPS)
@@ -638,3 +639,67 @@ def test_the_quantizer_after_a_max_pool_moves_before_it_with_equal_outputs():
         assert np.array_equal(run(model), before)
     other = _pool_graph([0.05, 0.07])
     assert quantize_before_pools(other.graph) == 0
+
+
+def test_the_backbone_sums_get_8_bit_quantizers_where_its_stages_are_quantized(weights, calib_list, tmp_path):
+    """Each residual block of a quantized backbone has a calibrated quantizer on its branch's output and on a
+    shortcut convolution's output (an identity shortcut reads its first layer's); a checkpoint carries them,
+    and one made before them (no `residual_sums` in its metadata) loads without them."""
+    from rtdetr_edge.model.backbone import _Residual
+    from rtdetr_edge.quant.fakequant import enabled_quantizers
+
+    model = _quantized(weights, calib_list)
+    blocks = {n: m for n, m in model.named_modules() if isinstance(m, _Residual)}
+    assert blocks and model.quant["residual_sums"] is True
+    for name, block in blocks.items():
+        assert float(block.sum_quantizer.amax) > 0, name
+        assert (block.shortcut_quantizer is None) == block.shortcut, name
+        if not block.shortcut:
+            assert float(block.shortcut_quantizer.amax) > 0, name
+    x = torch.rand(1, 3, *model.imgsz, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ref = model(x)["pred_boxes"]
+    save_checkpoint(model, tmp_path / "sums.pt")
+    again = load_model(tmp_path / "sums.pt")
+    assert set(enabled_quantizers(again)) == set(enabled_quantizers(model))
+    with torch.no_grad():
+        assert torch.equal(again(x)["pred_boxes"], ref)
+    old = torch.load(tmp_path / "sums.pt", weights_only=True)
+    old["model"] = {k: v for k, v in old["model"].items() if "sum_quantizer" not in k and "shortcut_quantizer" not in k}
+    old["rtdetr_edge"]["quant"] = {k: v for k, v in old["rtdetr_edge"]["quant"].items() if k != "residual_sums"}
+    torch.save(old, tmp_path / "before.pt")
+    assert not [n for n in enabled_quantizers(load_model(tmp_path / "before.pt")) if "sum_quantizer" in n]
+    backbone_float = _quantized(weights, calib_list, policy={"quantize": ["encoder", "decoder"]})
+    assert backbone_float.quant["residual_sums"] is False
+    assert not [n for n in enabled_quantizers(backbone_float) if n.endswith(("sum_quantizer", "shortcut_quantizer"))]
+
+
+def _runtime_layers(xml):
+    """(layer type, output precisions, original layer names) of each layer OpenVINO compiled for this CPU."""
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    rows = []
+    for op in compiled.get_runtime_model().get_ops():
+        info = op.get_rt_info()
+        rows.append((info["layerType"].astype(str), info["outputPrecisions"].astype(str),
+                     info["originalLayersNames"].astype(str).split(",")))
+    return rows
+
+
+def test_openvino_int8_adds_each_residual_inside_its_convolution(int8_bundles):
+    """In the INT8 OpenVINO file every residual sum of the backbone runs inside the convolution before it, which
+    writes 8-bit output (before: float output, then the sum, the ReLU and the next quantizer as a float
+    subgraph)."""
+    sums = {}
+    for kind, precision, names in _runtime_layers(int8_bundles["openvino"] / "model.xml"):
+        for name in names:
+            if re.search(r"/backbone/res_layers\.\d+/blocks\.\d+/Add$", name):
+                sums[name] = (kind, precision)
+    assert len(sums) == 8, sums
+    assert all(kind == "Convolution" and precision in ("u8", "i8") for kind, precision in sums.values()), sums
+    # the same Q/DQ placement in the s8s8 ONNX file: both inputs of each of the backbone's sums are dequantized
+    graph = onnx.load(str(int8_bundles["s8s8"] / "model.onnx")).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    adds = [n for n in graph.node if re.search(r"/backbone/res_layers\.\d+/blocks\.\d+/Add$", n.name)]
+    assert len(adds) == 8 and all(producer[i].op_type == "DequantizeLinear" for n in adds for i in n.input)

@@ -104,7 +104,30 @@ def _shortcut(ch_in, ch_out, stride):
     return ConvNormLayer(ch_in, ch_out, 1, stride)
 
 
-class BasicBlock(nn.Module):
+class _Residual(nn.Module):
+    """A residual block's sum. INT8 (quant/fakequant.py add_sum_quantizers) puts 8-bit quantizers on both of its
+    inputs: `sum_quantizer` on the branch's last convolution output, `shortcut_quantizer` on a shortcut
+    convolution's output, and an identity or pooled shortcut reads the block input through the quantizer its
+    first layer already has (the same range). A runtime then adds the shortcut inside the convolution."""
+
+    def __init__(self):
+        super().__init__()
+        self.sum_quantizer = None
+        self.shortcut_quantizer = None
+
+    def _sum(self, out, x, first):
+        if self.sum_quantizer is None:
+            return self.act(out + (x if self.shortcut else self.short(x)))
+        if self.shortcut:
+            short = first.conv.input_quantizer(x)
+        elif isinstance(self.short, nn.Sequential):  # variant d: the pool reads the quantized input
+            short = self.shortcut_quantizer(self.short.conv(self.short.pool(first.conv.input_quantizer(x))))
+        else:
+            short = self.shortcut_quantizer(self.short(x))
+        return self.act(self.sum_quantizer(out) + short)
+
+
+class BasicBlock(_Residual):
     expansion = 1
 
     def __init__(self, ch_in, ch_out, stride, shortcut):
@@ -117,12 +140,10 @@ class BasicBlock(nn.Module):
         self.act = nn.ReLU()
 
     def forward(self, x):
-        out = self.branch2b(self.branch2a(x))
-        short = x if self.shortcut else self.short(x)
-        return self.act(out + short)
+        return self._sum(self.branch2b(self.branch2a(x)), x, self.branch2a)
 
 
-class BottleNeck(nn.Module):
+class BottleNeck(_Residual):
     expansion = 4
 
     def __init__(self, ch_in, ch_out, stride, shortcut):
@@ -137,9 +158,7 @@ class BottleNeck(nn.Module):
         self.act = nn.ReLU()
 
     def forward(self, x):
-        out = self.branch2c(self.branch2b(self.branch2a(x)))
-        short = x if self.shortcut else self.short(x)
-        return self.act(out + short)
+        return self._sum(self.branch2c(self.branch2b(self.branch2a(x))), x, self.branch2a)
 
 
 class Blocks(nn.Module):

@@ -5,6 +5,12 @@
   takes) on exactly the layers the policy names, ranges set by max calibration on `batches`.
 - `attach(model, quant)`: the same quantizers without calibration, for loading a checkpoint: the ranges
   (`*_quantizer._amax` buffers) come from its state dict.
+- The backbone's residual sums (`add_sum_quantizers`, where the policy quantizes the backbone's stages): an
+  8-bit quantizer on each input of each block's sum (the branch's output, a shortcut convolution's output; an
+  identity or pooled shortcut reads the block input through its first layer's quantizer), calibrated after
+  the layers' quantizers. Without them OpenVINO wrote each such convolution's output in float and ran the sum,
+  the ReLU and the next quantizer apart; with them it adds the shortcut inside the convolution and writes
+  8-bit output (docs/int8.md). NVIDIA's Q/DQ placement guide asks the same of ResNet residuals for TensorRT.
 - Ranges are static (not learned): QAT fine-tunes the weights under fixed ranges, so there are no scale
   parameters for the optimizer or weight decay, and EMA copies `_amax` buffers instead of averaging them.
 - `weight_bits=7`: weights on a 7-bit grid (|q| <= 63) stored as int8: x86 CPUs without VNNI (AVX2, AVX-512
@@ -70,6 +76,44 @@ def _quiet_quantize(model, cfg, loop):
 
 
 WEIGHT_BITS = (7, 8)
+# the group whose quantization brings the residual sums' quantizers (add_sum_quantizers); False: none, as before
+# 2026-12-03 (benchmarks/value_maps.py --change residual_sums)
+SUM_QUANTIZERS = True
+SUM_GROUP = "backbone.stages"
+
+
+def _residual_blocks(model):
+    from ..model.backbone import _Residual
+
+    return [m for m in model.modules() if isinstance(m, _Residual)]
+
+
+def add_sum_quantizers(model, loop=None) -> int:
+    """Give each residual block of the backbone its sum quantizers (int8, per tensor; module doc) and, with
+    `loop` (a function running the model on the calibration batches), calibrate them (max) with every other
+    quantizer active; without it their ranges come from a checkpoint. Returns how many were added."""
+    _mtq()
+    from modelopt.torch.quantization.config import QuantizerAttributeConfig
+    from modelopt.torch.quantization.nn import TensorQuantizer
+
+    added = []
+    device = next(model.parameters()).device
+    for block in _residual_blocks(model):
+        block.sum_quantizer = TensorQuantizer(QuantizerAttributeConfig(num_bits=8, axis=None)).to(device)
+        added.append(block.sum_quantizer)
+        if not block.shortcut:
+            block.shortcut_quantizer = TensorQuantizer(QuantizerAttributeConfig(num_bits=8, axis=None)).to(device)
+            added.append(block.shortcut_quantizer)
+    if loop is not None and added:
+        for q in added:
+            q.disable_quant()
+            q.enable_calib()
+        loop(model)
+        for q in added:
+            q.load_calib_amax()
+            q.disable_calib()
+            q.enable_quant()
+    return len(added)
 
 
 def quantize(model, policy: Policy, batches, source="ptq", weight_bits=8) -> torch.nn.Module:
@@ -85,12 +129,17 @@ def quantize(model, policy: Policy, batches, source="ptq", weight_bits=8) -> tor
     was_training = model.training
     model.eval()
 
+    batches = list(batches)  # twice: the layers' quantizers, then the sums' (calibrated on the quantized layers)
+
     def loop(m):
         with torch.no_grad():
             for b in batches:
                 m(torch.as_tensor(b, device=device))
 
     _quiet_quantize(model, config(layers), loop)
+    sums = SUM_QUANTIZERS and SUM_GROUP in policy.groups
+    if sums:
+        add_sum_quantizers(model, loop)
     if weight_bits == 7:
         for name, m in model.named_modules():
             if name.endswith(".weight_quantizer") and getattr(m, "is_enabled", False):
@@ -100,7 +149,7 @@ def quantize(model, policy: Policy, batches, source="ptq", weight_bits=8) -> tor
                    "weights": "int8 symmetric per output channel (axis 0)" + (
                        ", 7-bit grid (|q| <= 63: no int16 saturation on x86 CPUs without VNNI)"
                        if weight_bits == 7 else ""),
-                   "weight_bits": weight_bits,
+                   "weight_bits": weight_bits, "residual_sums": bool(sums),
                    "activations": "int8 symmetric per tensor, zero point 0", "calibration": "max"}
     return model
 
@@ -118,6 +167,8 @@ def attach(model, quant: dict, state: dict) -> torch.nn.Module:
     if unknown:
         raise UserError(f"metadata 'quant.layers' names {unknown[0]!r}, which the model does not have")
     _quiet_quantize(model, config(layers), None)
+    if quant.get("residual_sums"):  # checkpoints made before 2026-12-03 have none
+        add_sum_quantizers(model)
     modules = dict(model.named_modules())
     for key, value in state.items():
         if key.endswith(AMAX_SUFFIX):
