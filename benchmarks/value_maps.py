@@ -207,6 +207,10 @@ WHAT = {"value_maps": "`tokens`: the projection of the tokens, then a transpose 
                         "OpenVINO reorders from its channel-last (int8) or blocked (f32) layout to the planar one "
                         "GridSample reads (the file before); `matmul`: the same weights as W @ X on the flattened "
                         "maps, which reads the maps planar and writes planar.",
+        "residual_sums": "`floatsums`: the backbone's residual sums read the float outputs of their convolutions "
+                         "(the file before); `int8sums`: both inputs of each sum through an 8-bit quantizer (a "
+                         "new calibrated one on a convolution's output; the block input through its first "
+                         "layer's), so OpenVINO adds the shortcut inside the convolution.",
         "gemm_float_outputs": "`uint8out`: onnxruntime's quantizer also quantizes each quantized MatMul/Gemm's "
                               "output to uint8, which its float readers dequantize again (the file before); "
                               "`floatout`: those layers write float (QGemm without an output scale); the "

@@ -5,7 +5,8 @@ The model's layers are named groups (GROUPS below: the structure is the code's);
 which groups are quantized and which are kept float. Selectors are group names or their dotted prefixes:
 `decoder` selects every decoder group, `decoder.heads` both heads. Operations with no weights (softmax,
 LayerNorm, the deformable sampling itself, box arithmetic) are never quantized: module quantizers only sit
-on Conv/Linear inputs and weights.
+on Conv/Linear inputs and weights, and, where `backbone.stages` is quantized, on the inputs of the backbone's
+residual sums (quant/fakequant.py add_sum_quantizers).
 """
 
 import re
