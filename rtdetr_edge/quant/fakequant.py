@@ -137,13 +137,13 @@ def quantize(model, policy: Policy, batches, source="ptq", weight_bits=8) -> tor
                 m(torch.as_tensor(b, device=device))
 
     _quiet_quantize(model, config(layers), loop)
-    sums = SUM_QUANTIZERS and SUM_GROUP in policy.groups
-    if sums:
-        add_sum_quantizers(model, loop)
     if weight_bits == 7:
         for name, m in model.named_modules():
             if name.endswith(".weight_quantizer") and getattr(m, "is_enabled", False):
                 m.amax = m.amax * (127 / 63)
+    sums = SUM_QUANTIZERS and SUM_GROUP in policy.groups
+    if sums:  # calibrated on the layers as they will run, weight grid included
+        add_sum_quantizers(model, loop)
     model.train(was_training)
     model.quant = {"library": library_version(), "policy": policy.to_dict(), "layers": layers, "source": source,
                    "weights": "int8 symmetric per output channel (axis 0)" + (
