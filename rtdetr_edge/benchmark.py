@@ -16,7 +16,11 @@ features that decide which kernels run. Device side: no PyTorch unless a checkpo
 processes per model, one at a time, each round in a new seeded order; each process loads its model, warms it up
 and times its share of the runs in a row. What else a process holds moves a model's speed: an OpenVINO INT8 model
 took 57.8 ms with the FP32 IR (80 MB of weights) in the same process and 48.3 ms with only a small model beside
-it (docs/int8.md). Processes started alike differ too (20% on a 2-core EPYC), so each process's p50 is reported.
+it (docs/int8.md). Processes started alike differ too (20% on a 2-core EPYC), so each process's p50 is reported,
+and with at least MIN_PROCESSES_FOR_INTERVAL processes each speed-up gets a 95% interval: a bootstrap over the
+processes (each model's processes resampled with replacement, their runs pooled, the ratio of the p50s), so a
+ratio is read with the noise of the run it came from. Ratios within one process have no such interval: its runs
+are not independent samples of the machine's state.
 """
 
 import resource
@@ -26,6 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+
+MIN_PROCESSES_FOR_INTERVAL = 5  # fewer processes give no usable bootstrap over them
+BOOTSTRAP = 2000  # resamples of the speed-up interval
 
 
 def _rss_mb() -> float:
@@ -94,7 +101,7 @@ def _alone(models, per, warmup, threads, batch, processes, progress) -> list:
                     "times_ms": [], "processes": []}
             entries[k]["times_ms"] += got["times_ms"]
             entries[k]["processes"].append({"pid": got["pid"], "p50_ms": float(np.percentile(got["times_ms"], 50)),
-                                            "memory_mb": got["memory_mb"]})
+                                            "memory_mb": got["memory_mb"], "times_ms": got["times_ms"]})
         if progress:
             progress(r + 1, processes)
     for e in entries:
@@ -146,15 +153,41 @@ def benchmark(models, runs=30, warmup=3, threads=None, batch=1, progress=None, b
                     how=how + "; each round in a new seeded order; inference on a preprocessed batch")
 
 
+def speedup_interval(a, b, level=0.95, resamples=BOOTSTRAP, seed=0):
+    """95% interval of the speed-up of entry `b` over entry `a` (a's p50 / b's p50), or None: a bootstrap over
+    the processes each was timed in (each entry's processes resampled with replacement, independently, their
+    runs pooled, p50 of each), when both ran in at least MIN_PROCESSES_FOR_INTERVAL processes."""
+    groups = []
+    for e in (a, b):
+        procs = e.get("processes") or []
+        if len(procs) < MIN_PROCESSES_FOR_INTERVAL or any("times_ms" not in p for p in procs):
+            return None
+        groups.append([np.asarray(p["times_ms"], dtype=float) for p in procs])
+    rng = np.random.default_rng(seed)
+
+    def p50s(group):
+        n = len(group)
+        return np.array([np.percentile(np.concatenate([group[i] for i in rng.integers(0, n, n)]), 50)
+                         for _ in range(resamples)])
+
+    ratios = p50s(groups[0]) / p50s(groups[1])
+    lo, hi = np.percentile(ratios, [50 * (1 - level), 50 * (1 + level)])
+    return [float(lo), float(hi)]
+
+
+def speedup_text(ratio, interval) -> str:
+    """"2.31x" or "2.31x [2.05-2.60]"."""
+    return f"{ratio:.2f}x" + (f" [{interval[0]:.2f}-{interval[1]:.2f}]" if interval else "")
+
+
 def _summary(entries, cpu, runs, warmup, threads, batch, block, processes, how) -> dict:
-    first = None
     for e in entries:
         t = np.asarray(e["times_ms"])
         e.update(p50_ms=float(np.percentile(t, 50)), p90_ms=float(np.percentile(t, 90)),
                  p99_ms=float(np.percentile(t, 99)), mean_ms=float(t.mean()))
         e["fps"] = batch * 1000.0 / e["p50_ms"]
-        first = first or e["p50_ms"]
-        e["speedup_vs_first"] = first / e["p50_ms"]
+        e["speedup_vs_first"] = entries[0]["p50_ms"] / e["p50_ms"]
+        e["speedup_vs_first_interval"] = speedup_interval(entries[0], e) if e is not entries[0] else None
     return {"cpu": cpu, "runs": runs, "warmup": warmup, "threads": threads, "batch": batch, "block": block,
             "processes": processes, "timing": how, "models": entries}
 
@@ -187,11 +220,13 @@ def write_report(report, folder) -> dict:
              f"{', '.join(cpu['features']) or 'no SIMD flags read'}); batch {report['batch']}, "
              f"{report['runs']} timed runs per model after {report['warmup']} warm-up, threads "
              f"{report['threads'] or 'runtime default'}; {report['timing']}.", "",
-             "| model | ran | p50 ms | p90 ms | p99 ms | FPS | memory MB | speed-up vs first | "
+             "| model | ran | p50 ms | p90 ms | p99 ms | FPS | memory MB | speed-up vs first "
+             f"{'[95% interval] ' if report.get('processes', 0) >= MIN_PROCESSES_FOR_INTERVAL else ''}| "
              f"{spread_title(report)} |", "|---" * 9 + "|"]
     for e in report["models"]:
         lines.append(f"| {e['name']} | {e['ran']} | {e['p50_ms']:.1f} | {e['p90_ms']:.1f} | {e['p99_ms']:.1f} | "
-                     f"{e['fps']:.1f} | {e['memory_mb']:.0f} | {e['speedup_vs_first']:.2f}x | {spread(e)} |")
+                     f"{e['fps']:.1f} | {e['memory_mb']:.0f} | "
+                     f"{speedup_text(e['speedup_vs_first'], e.get('speedup_vs_first_interval'))} | {spread(e)} |")
     return write_report_files(folder, "benchmark", report, "\n".join(lines) + "\n", _chart, option="--out")
 
 

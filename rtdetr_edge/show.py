@@ -159,7 +159,7 @@ def demo(console, s, source, save, json_out):
 
 
 def benchmark(console, report, paths, batch, runs):
-    from .benchmark import protocol, spread, spread_title
+    from .benchmark import protocol, speedup_text, spread, spread_title
 
     cpu = report["cpu"]
     table = Table(title=f"{cpu['model']} ({cpu['cores']} cores; {', '.join(cpu['features']) or '-'}), batch {batch}, "
@@ -170,7 +170,7 @@ def benchmark(console, report, paths, batch, runs):
     for e in report["models"]:
         table.add_row(escape(e["name"]), escape(e["ran"]), f"{e['p50_ms']:.1f}", f"{e['p90_ms']:.1f}",
                       f"{e['p99_ms']:.1f}", f"{e['fps']:.1f}", f"{e['memory_mb']:.0f}",
-                      f"{e['speedup_vs_first']:.2f}x", spread(e))
+                      speedup_text(e["speedup_vs_first"], e.get("speedup_vs_first_interval")), spread(e))
     console.print(table)
     _line(console, f"report: {paths['json']}, {paths['md']}, {paths['png']}")
 

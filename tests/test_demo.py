@@ -350,3 +350,47 @@ def test_benchmark_times_a_model_in_a_row_and_reports_the_run_after_another_apar
         assert len(e["times_ms"]) == 6 and max(e["times_ms"]) < 15 and e["p50_after_another_ms"] > 25, e
     plain = benchmark(["a", "b"], runs=6, warmup=0, block=1)
     assert all(len(e["times_ms"]) == 6 and e["p50_ms"] > 25 for e in plain["models"])
+
+
+def _processes(p50s, runs=7):
+    return {"processes": [{"p50_ms": v, "times_ms": [v] * runs} for v in p50s]}
+
+
+def test_benchmark_speedup_interval_is_the_noise_of_the_processes():
+    """With --processes N >= 5 each speed-up gets a bootstrap 95% interval over the processes: none where the
+    processes agree, as wide as their spread where they do not (a machine whose processes ran at 90 or 130 ms
+    cannot tell 2.3x from 3.3x), and no interval from fewer processes."""
+    from rtdetr_edge.benchmark import speedup_interval, speedup_text
+
+    base = _processes([300.0] * 8)
+    assert speedup_interval(base, _processes([100.0] * 8)) == [3.0, 3.0]
+    lo, hi = speedup_interval(base, _processes([90.0, 130.0] * 4))
+    assert lo < 300 / 125 and hi > 300 / 95, (lo, hi)
+    lo2, hi2 = speedup_interval(base, _processes([100.0, 104.0] * 4))
+    assert 300 / 104 <= lo2 < hi2 <= 3.0, (lo2, hi2)
+    assert speedup_interval(base, _processes([100.0] * 4)) is None
+    assert speedup_interval({"times_ms": [1.0]}, _processes([100.0] * 8)) is None  # timed in one process
+    assert speedup_text(2.0, None) == "2.00x" and speedup_text(2.0, [1.91, 2.1]) == "2.00x [1.91-2.10]"
+
+
+def test_speed_map_targets_are_met_only_when_the_interval_clears_them():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("speed_map", Path(__file__).parent.parent / "benchmarks" / "speed_map.py")
+    speed_map = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speed_map)
+    assert speed_map.verdict(3.6, [3.52, 3.7], 3.5) == "met"
+    assert speed_map.verdict(3.6, [3.3, 3.8], 3.5) == "not resolved"
+    assert speed_map.verdict(3.2, [3.0, 3.45], 3.5) == "not met"
+    assert speed_map.verdict(3.5, None, 3.5) == "met" and speed_map.verdict(3.49, None, 3.5) == "not met"
+    gate = {"gate": "pass"}
+    rows = [{"model": speed_map.AUTHORS, "runtime": "onnxruntime", "policy": None, "vs_authors": 1.0, "vs_own_fp32": None},
+            {"model": "ov FP32", "runtime": "openvino", "policy": None, "vs_authors": 1.1, "vs_own_fp32": 1.0,
+             "vs_authors_interval": [1.02, 1.2]},
+            {"model": "ov a", "runtime": "openvino", "policy": "a", "vs_authors": 3.6, "vs_own_fp32": 3.3,
+             "vs_authors_interval": [3.3, 3.9], "accuracy": gate},
+            {"model": "ov b", "runtime": "openvino", "policy": "b", "vs_authors": 3.8, "vs_own_fp32": 3.4,
+             "vs_authors_interval": [3.6, 4.0], "accuracy": {"gate": "FAIL"}}]
+    got = {t["model"]: t for t in speed_map.targets(rows)}
+    assert set(got) == {"ov FP32", "ov a"}  # the faster policy fails its AP gate: not counted
+    assert got["ov a"]["verdict"] == "not resolved" and got["ov FP32"]["verdict"] == "met"
