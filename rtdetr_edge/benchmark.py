@@ -175,6 +175,11 @@ def speedup_interval(a, b, level=0.95, resamples=BOOTSTRAP, seed=0):
     return [float(lo), float(hi)]
 
 
+def has_intervals(report) -> bool:
+    """Whether the report's speed-ups carry intervals (models timed alone in enough processes)."""
+    return (report.get("processes") or 0) >= MIN_PROCESSES_FOR_INTERVAL
+
+
 def speedup_text(ratio, interval) -> str:
     """"2.31x" or "2.31x [2.05-2.60]"."""
     return f"{ratio:.2f}x" + (f" [{interval[0]:.2f}-{interval[1]:.2f}]" if interval else "")
@@ -221,7 +226,7 @@ def write_report(report, folder) -> dict:
              f"{report['runs']} timed runs per model after {report['warmup']} warm-up, threads "
              f"{report['threads'] or 'runtime default'}; {report['timing']}.", "",
              "| model | ran | p50 ms | p90 ms | p99 ms | FPS | memory MB | speed-up vs first "
-             f"{'[95% interval] ' if report.get('processes', 0) >= MIN_PROCESSES_FOR_INTERVAL else ''}| "
+             f"{'[95% interval] ' if has_intervals(report) else ''}| "
              f"{spread_title(report)} |", "|---" * 9 + "|"]
     for e in report["models"]:
         lines.append(f"| {e['name']} | {e['ran']} | {e['p50_ms']:.1f} | {e['p90_ms']:.1f} | {e['p99_ms']:.1f} | "

@@ -159,12 +159,12 @@ def demo(console, s, source, save, json_out):
 
 
 def benchmark(console, report, paths, batch, runs):
-    from .benchmark import MIN_PROCESSES_FOR_INTERVAL, protocol, speedup_text, spread, spread_title
+    from .benchmark import has_intervals, protocol, speedup_text, spread, spread_title
 
     cpu = report["cpu"]
     table = Table(title=f"{cpu['model']} ({cpu['cores']} cores; {', '.join(cpu['features']) or '-'}), batch {batch}, "
                         f"{runs} timed runs per model, {protocol(report)}")
-    vs_first = "vs first [95%]" if report.get("processes", 0) >= MIN_PROCESSES_FOR_INTERVAL else "vs first"
+    vs_first = "vs first [95%]" if has_intervals(report) else "vs first"
     for col in ("model", "ran", "p50 ms", "p90 ms", "p99 ms", "FPS", "memory MB", vs_first,
                 spread_title(report).replace(" ms", "")):
         table.add_column(col, justify="left" if col in ("model", "ran") else "right")
