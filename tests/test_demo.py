@@ -394,3 +394,28 @@ def test_speed_map_targets_are_met_only_when_the_interval_clears_them():
     got = {t["model"]: t for t in speed_map.targets(rows)}
     assert set(got) == {"ov FP32", "ov a"}  # the faster policy fails its AP gate: not counted
     assert got["ov a"]["verdict"] == "not resolved" and got["ov FP32"]["verdict"] == "met"
+
+
+def test_machine_noise_tells_a_slowdown_that_hits_int8_harder():
+    """benchmarks/machine_noise.py's windows: a slow phase that slows the authors' export 1.1x and the INT8 file
+    1.3x reads as a gain of 3x, the ratio falls in that window only, and a window where only INT8 is slowed is
+    counted as slowed alone."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("machine_noise",
+                                                  Path(__file__).parent.parent / "benchmarks" / "machine_noise.py")
+    mn = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mn)
+    rows = []
+    for k in range(6):  # six windows of 10 s; window 2 slows both, window 4 only the INT8 file
+        slow_a, slow_b = (1.1, 1.3) if k == 2 else (1.0, 1.2) if k == 4 else (1.0, 1.0)
+        for j in range(10):
+            t = k * 10 + j
+            rows += [(t + 0.1, mn.AUTHORS, 350.0 * slow_a), (t + 0.5, "int8", 100.0 * slow_b)]
+    s = mn.summarise(rows, [mn.AUTHORS, "int8"], 10)
+    int8 = next(m for m in s["models"] if m["model"] == "int8")
+    assert len(s["windows"]) == 6 and int8["vs_authors_p10"] == pytest.approx(3.5)
+    assert int8["window_ratio_max"] == pytest.approx(3.5) and int8["window_ratio_min"] == pytest.approx(350 / 120)
+    assert int8["slowed_alone"] == 1  # window 4; window 2 slows the authors' export too
+    assert mn.gain([1.0, 1.1, 1.0], [1.0, 1.3, 1.0]) == pytest.approx(3.0)
+    assert mn.gain([1.0, 1.0], [1.2, 1.0]) is None  # the base never moved: no gain to tell
