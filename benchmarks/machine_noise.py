@@ -34,6 +34,7 @@ ROOT = Path(__file__).parent.parent
 AUTHORS = "authors' export, onnxruntime FP32"
 LOADS = {"64 MB memory stream": "import numpy as np\na = np.ones(8 << 20)\nwhile True: a.sum()",
          "float32 matrix product": "import numpy as np\na = np.ones((512, 512), np.float32)\nwhile True: a @ a"}
+QUIET = 1.05  # a quiet window: the authors' export within 5% of its own p10
 RUNS_PER_ROUND = {AUTHORS: 2}  # the INT8 files: 6 each (after one untimed run per block)
 
 
@@ -95,6 +96,18 @@ def gain(base, other):
     return float(x @ y / (x @ x)) if x @ x > 0 else None
 
 
+def quiet(ratios, resamples=2000) -> dict:
+    """The ratio in the quiet windows (median), with a 95% bootstrap interval over them from 5 windows on: what a
+    CPU without slow phases would likely give. An estimate from a selection, not a reading of the whole run."""
+    out = {"quiet_windows": len(ratios), "quiet_ratio": float(np.median(ratios)) if ratios else None,
+           "quiet_interval": None}
+    if len(ratios) >= 5:
+        rng = np.random.default_rng(0)
+        meds = np.median(rng.choice(ratios, (resamples, len(ratios))), axis=1)
+        out["quiet_interval"] = [float(np.percentile(meds, 2.5)), float(np.percentile(meds, 97.5))]
+    return out
+
+
 def summarise(rows, labels, width) -> dict:
     times = {label: np.array([ms for _, lab, ms in rows if lab == label]) for label in labels}
     p10 = {label: float(np.percentile(t, 10)) for label, t in times.items()}
@@ -120,6 +133,7 @@ def summarise(rows, labels, width) -> dict:
                                                               [w["slowdown"][AUTHORS] for w in ws])[0, 1])
                     if len(ws) > 2 else None,
                     "slowdown_gain": gain([w["slowdown"][AUTHORS] for w in ws], [w["slowdown"][label] for w in ws])}
+            row |= quiet([w[AUTHORS] / w[label] for w in ws if w["slowdown"][AUTHORS] < QUIET])
         models.append(row)
     return {"models": models, "windows": ws, "window_s": width}
 
@@ -162,25 +176,29 @@ def markdown(args, result) -> str:
              f"## Interleaved in one process ({args.seconds:g} s; a round: per model one untimed run, then two "
              f"timed runs of the authors' export and six of each INT8 file)", "",
              "| model | ran | runs | p10 ms | p50 ms | p90/p10 | vs authors' p50 (p10) | per window: ratio min-median-max "
-             f"| largest {s['window_s']:g} s window slowdown | windows slowed alone | slowdown correlation, gain |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"| largest {s['window_s']:g} s window slowdown | windows slowed alone | slowdown correlation, gain "
+             "| quiet windows: ratio [95%] |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in s["models"]:
         ran = result["ran"][m["model"]]
         if m["model"] == AUTHORS:
             lines.append(f"| {m['model']} | {ran} | {m['runs']} | {m['p10_ms']:.1f} | {m['p50_ms']:.1f} | "
-                         f"{m['p90_over_p10']:.2f} | 1.00x | - | {m['window_slowdown_max']:.2f}x | - | - |")
+                         f"{m['p90_over_p10']:.2f} | 1.00x | - | {m['window_slowdown_max']:.2f}x | - | - | - |")
         else:
             corr = "-" if m["slowdown_correlation"] is None else f"{m['slowdown_correlation']:.2f}"
             corr += "" if m["slowdown_gain"] is None else f", {m['slowdown_gain']:.1f}x"
             lines.append(f"| {m['model']} | {ran} | {m['runs']} | {m['p10_ms']:.1f} | {m['p50_ms']:.1f} | "
                          f"{m['p90_over_p10']:.2f} | {m['vs_authors_p50']:.2f}x ({m['vs_authors_p10']:.2f}x) | "
                          f"{m['window_ratio_min']:.2f}-{m['window_ratio_median']:.2f}-{m['window_ratio_max']:.2f}x | "
-                         f"{m['window_slowdown_max']:.2f}x | {m['slowed_alone']} of {len(s['windows'])} | {corr} |")
+                         f"{m['window_slowdown_max']:.2f}x | {m['slowed_alone']} of {len(s['windows'])} | {corr} | {quiet_text(m)} |")
     lines += ["", "Slowdown: a window's median over the model's own 10th percentile in this run. \"Slowed alone\": "
               "windows where the INT8 file ran 1.15x or more over its p10 while the authors' export stayed under 1.1x. "
               "Correlation: of the windows' slowdowns with the authors' export's; gain: how many times the authors' "
-              "slowdown the INT8 file takes in the same windows (1.0x: alike). On a quiet CPU the ratios per window "
-              "stay together and no model is slowed alone.", ""]
+              "slowdown the INT8 file takes in the same windows (1.0x: alike). Quiet windows: those where the authors' "
+              f"export ran within {QUIET:.2f}x of its p10; the median ratio there, with a 95% bootstrap interval over "
+              "them from 5 windows on, estimates what a CPU without slow phases would give. It is a selection, not a "
+              "reading of the run. On a quiet CPU the ratios per window stay together and no model is slowed alone.",
+              ""]
     if result.get("contention"):
         loads = list(LOADS)
         lines += ["## A load on the other CPU (each model pinned to CPU 0, one thread; the load pinned to CPU 1)", "",
@@ -192,6 +210,15 @@ def markdown(args, result) -> str:
         lines.append("")
     lines.append(f"![slowdown per window]({Path(args.out).name}.png)")
     return "\n".join(lines) + "\n"
+
+
+def quiet_text(m) -> str:
+    if not m.get("quiet_windows"):
+        return "none"
+    text = f"{m['quiet_ratio']:.2f}x"
+    if m.get("quiet_interval"):
+        text += " [{:.2f}-{:.2f}]".format(*m["quiet_interval"])
+    return f"{text} ({m['quiet_windows']} windows)"
 
 
 def chart(result, path):

@@ -417,5 +417,9 @@ def test_machine_noise_tells_a_slowdown_that_hits_int8_harder():
     assert len(s["windows"]) == 6 and int8["vs_authors_p10"] == pytest.approx(3.5)
     assert int8["window_ratio_max"] == pytest.approx(3.5) and int8["window_ratio_min"] == pytest.approx(350 / 120)
     assert int8["slowed_alone"] == 1  # window 4; window 2 slows the authors' export too
+    # the quiet windows leave out window 2 (the authors' export slowed), not window 4 (only INT8 slowed)
+    assert int8["quiet_windows"] == 5 and int8["quiet_ratio"] == pytest.approx(3.5)
+    assert int8["quiet_interval"][0] == pytest.approx(350 / 120) and int8["quiet_interval"][1] == pytest.approx(3.5)
+    assert mn.quiet([3.0, 3.2])["quiet_interval"] is None  # too few windows for an interval
     assert mn.gain([1.0, 1.1, 1.0], [1.0, 1.3, 1.0]) == pytest.approx(3.0)
     assert mn.gain([1.0, 1.0], [1.2, 1.0]) is None  # the base never moved: no gain to tell
