@@ -39,24 +39,15 @@ RUNS_PER_ROUND = {AUTHORS: 2}  # the INT8 files: 6 each (after one untimed run p
 
 
 def open_models(paths: dict, threads):
-    from rtdetr_edge.runtime.base import open_model
+    """label -> the model opened and warmed up as `rtdetr-edge benchmark` opens it (its runtime, input, "ran")."""
+    from rtdetr_edge.benchmark import _open
 
-    out = {}
-    for label, path in paths.items():
-        rt = open_model(str(path), threads=threads)
-        h, w = rt.imgsz
-        x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
-        sizes = np.array([[w, h]], dtype=np.int64)
-        for _ in range(3):
-            rt.infer(x, sizes)
-        out[label] = (rt, x, sizes, rt.effective_precision)
-    return out
+    return {label: _open(path, threads, batch=1, warmup=3) for label, path in paths.items()}
 
 
-def timed(model) -> float:
-    rt, x, sizes, _ = model
+def timed(e) -> float:
     t0 = time.perf_counter()
-    rt.infer(x, sizes)
+    e["_runtime"].infer(e["_x"], e["_sizes"])
     return (time.perf_counter() - t0) * 1e3
 
 
@@ -118,8 +109,9 @@ def summarise(rows, labels, width) -> dict:
     for label in labels:
         t = times[label]
         row = {"model": label, "runs": len(t), "p10_ms": p10[label], "p50_ms": float(np.percentile(t, 50)),
-               "p90_ms": float(np.percentile(t, 90)), "p90_over_p10": float(np.percentile(t, 90)) / p10[label],
+               "p90_ms": float(np.percentile(t, 90)),
                "window_slowdown_max": max(w["slowdown"][label] for w in ws)}
+        row["p90_over_p10"] = row["p90_ms"] / p10[label]
         if label != AUTHORS:
             base = times[AUTHORS]
             ratios = [w[AUTHORS] / w[label] for w in ws]
@@ -282,7 +274,7 @@ def main():
     models = open_models(paths, threads=None)
     rows = series(models, args.seconds)
     result = {"cpu": cpu, "cpu_line": cpu_line(cpu), "date": time.strftime("%Y-%m-%d %H:%M"), "imgsz": args.imgsz,
-              "policy": args.policy, "ran": {label: m[3] for label, m in models.items()},
+              "policy": args.policy, "ran": {label: e["ran"] for label, e in models.items()},
               "series": summarise(rows, list(models), args.window), "rows": rows}
     del models
     if args.contention:

@@ -38,22 +38,21 @@ def verdict(ratio, interval, target) -> str:
 
 def targets(rows) -> list:
     """Per runtime: the fastest INT8 policy whose AP gate passes, and the FP32 file, against their targets."""
+    def against(r, key, target):
+        interval = r.get(f"{key}_interval")
+        return {"model": r["model"], "ratio": key, "target": target, "value": r[key], "interval": interval,
+                "verdict": verdict(r[key], interval, target)}
+
     out = []
     for runtime, (key, target) in TARGETS.items():
         int8 = [r for r in rows if r["runtime"] == runtime and r["policy"] and r[key]
                 and (r["accuracy"] or {}).get("gate") == "pass"]
         if int8:
-            r = max(int8, key=lambda r: r[key])
-            out.append({"model": r["model"], "ratio": key, "target": target, "value": r[key],
-                        "interval": r.get(f"{key}_interval"),
-                        "verdict": verdict(r[key], r.get(f"{key}_interval"), target)})
+            out.append(against(max(int8, key=lambda r: r[key]), key, target))
         fp32 = [r for r in rows if r["runtime"] == runtime and not r["policy"] and r["model"] != AUTHORS
                 and r["vs_authors"]]
         if fp32 and runtime != "tflite":
-            r = fp32[0]
-            out.append({"model": r["model"], "ratio": "vs_authors", "target": FP32_TARGET, "value": r["vs_authors"],
-                        "interval": r.get("vs_authors_interval"),
-                        "verdict": verdict(r["vs_authors"], r.get("vs_authors_interval"), FP32_TARGET)})
+            out.append(against(fp32[0], "vs_authors", FP32_TARGET))
     return out
 
 
