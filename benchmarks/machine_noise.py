@@ -273,6 +273,9 @@ def main():
                                                     policy=args.policy)}
     models = open_models(paths, threads=None)
     rows = series(models, args.seconds)
+    if not windows(rows, list(models), args.window):
+        ap.error(f"no --window of {args.window:g} s held a run of every model: use a longer one (a round of all "
+                 "three takes a few seconds)")
     result = {"cpu": cpu, "cpu_line": cpu_line(cpu), "date": time.strftime("%Y-%m-%d %H:%M"), "imgsz": args.imgsz,
               "policy": args.policy, "ran": {label: e["ran"] for label, e in models.items()},
               "series": summarise(rows, list(models), args.window), "rows": rows}

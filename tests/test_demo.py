@@ -423,3 +423,13 @@ def test_machine_noise_tells_a_slowdown_that_hits_int8_harder():
     assert mn.quiet([3.0, 3.2])["quiet_interval"] is None  # too few windows for an interval
     assert mn.gain([1.0, 1.1, 1.0], [1.0, 1.3, 1.0]) == pytest.approx(3.0)
     assert mn.gain([1.0, 1.0], [1.2, 1.0]) is None  # the base never moved: no gain to tell
+
+
+def test_machine_noise_refuses_a_window_longer_than_the_run():
+    """Bad options of benchmarks/machine_noise.py end with exit 2 and a line naming them, before anything loads."""
+    script = Path(__file__).parent.parent / "benchmarks" / "machine_noise.py"
+    for args in (["--seconds", "5", "--window", "10"], ["--seconds", "0"]):
+        r = subprocess.run([sys.executable, str(script), "--repo", "nowhere", *args], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 2, r.stderr
+        assert "--seconds and --window must be positive" in r.stderr.splitlines()[-1]
