@@ -352,6 +352,9 @@ def test_benchmark_times_a_model_in_a_row_and_reports_the_run_after_another_apar
     assert all(len(e["times_ms"]) == 6 and e["p50_ms"] > 25 for e in plain["models"])
 
 
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+
+
 def _processes(p50s, runs=7):
     return {"processes": [{"p50_ms": v, "times_ms": [v] * runs} for v in p50s]}
 
@@ -373,12 +376,18 @@ def test_benchmark_speedup_interval_is_the_noise_of_the_processes():
     assert speedup_text(2.0, None) == "2.00x" and speedup_text(2.0, [1.91, 2.1]) == "2.00x [1.91-2.10]"
 
 
-def test_speed_map_targets_are_met_only_when_the_interval_clears_them():
+def _benchmark_script(name):
+    """benchmarks/NAME.py as a module (the scripts are not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("speed_map", Path(__file__).parent.parent / "benchmarks" / "speed_map.py")
-    speed_map = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(speed_map)
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_speed_map_targets_are_met_only_when_the_interval_clears_them():
+    speed_map = _benchmark_script("speed_map")
     assert speed_map.verdict(3.6, [3.52, 3.7], 3.5) == "met"
     assert speed_map.verdict(3.6, [3.3, 3.8], 3.5) == "not resolved"
     assert speed_map.verdict(3.2, [3.0, 3.45], 3.5) == "not met"
@@ -400,12 +409,7 @@ def test_machine_noise_tells_a_slowdown_that_hits_int8_harder():
     """benchmarks/machine_noise.py's windows: a slow phase that slows the authors' export 1.1x and the INT8 file
     1.3x reads as a gain of 3x, the ratio falls in that window only, and a window where only INT8 is slowed is
     counted as slowed alone."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("machine_noise",
-                                                  Path(__file__).parent.parent / "benchmarks" / "machine_noise.py")
-    mn = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mn)
+    mn = _benchmark_script("machine_noise")
     rows = []
     for k in range(6):  # six windows of 10 s; window 2 slows both, window 4 only the INT8 file
         slow_a, slow_b = (1.1, 1.3) if k == 2 else (1.0, 1.2) if k == 4 else (1.0, 1.0)
@@ -427,7 +431,7 @@ def test_machine_noise_tells_a_slowdown_that_hits_int8_harder():
 
 def test_machine_noise_refuses_a_window_longer_than_the_run():
     """Bad options of benchmarks/machine_noise.py end with exit 2 and a line naming them, before anything loads."""
-    script = Path(__file__).parent.parent / "benchmarks" / "machine_noise.py"
+    script = BENCHMARKS / "machine_noise.py"
     for args in (["--seconds", "5", "--window", "10"], ["--seconds", "0"]):
         r = subprocess.run([sys.executable, str(script), "--repo", "nowhere", *args], capture_output=True, text=True,
                            timeout=60)
