@@ -59,6 +59,15 @@ def world(tmp_path_factory, weights, bundles):
     d = w / "dup_ids"
     shutil.copytree(w / "val", d / "val")
     coco(d, [good[0], dict(good[1], id=0)], [dict(box, id=1)])
+    d = w / "string_image_id"  # some converters write "000123": COCO's ids are integers, and evaluation needs them
+    shutil.copytree(w / "val", d / "val")
+    coco(d, [dict(good[0], id="a"), good[1]], [dict(box, id=1, image_id=1)])
+    d = w / "dup_category"
+    shutil.copytree(w / "val", d / "val")
+    coco(d, good, [dict(box, id=1)], categories=[{"id": 1, "name": "a"}] * 2 + [{"id": i, "name": "c"} for i in (3, 4, 5, 6)])
+    d = w / "annotation_not_object"
+    shutil.copytree(w / "val", d / "val")
+    coco(d, good, [dict(box, id=1), "x"])
     d = w / "zero_width"
     shutil.copytree(w / "val", d / "val")
     coco(d, [dict(good[0], width=0), good[1]], [dict(box, id=1), dict(box, id=2, image_id=1)])
@@ -119,6 +128,12 @@ CASES = [
      "non integer category id: 1"),
     ("eval no annotations", ["eval", "--weights", "{weights}", "--data", W + "/no_annotations"], 2, "no usable box"),
     ("eval duplicate image ids", ["eval", "--weights", "{weights}", "--data", W + "/dup_ids"], 2, "duplicate image id"),
+    ("eval string image id", ["eval", "--weights", "{weights}", "--data", W + "/string_image_id"], 2,
+     'image entry 1 (of \'images\') needs an integer id, not "a"'),
+    ("eval category listed twice", ["eval", "--weights", "{weights}", "--data", W + "/dup_category"], 2,
+     "category id 1 is listed more than once"),
+    ("eval annotation not an object", ["eval", "--weights", "{weights}", "--data", W + "/annotation_not_object"], 2,
+     "annotation entry 2 needs an integer image_id"),
     ("eval width 0", ["eval", "--weights", "{weights}", "--data", W + "/zero_width"], 0, "bad image size: 1"),
     ("eval json is a folder", ["eval", "--weights", "{weights}", "--data", W, "--json", W + "/mine"], 2, "is a folder"),
     ("predict conf 1.5", ["predict", "--weights", "{weights}", "--source", W + "/val", "--conf", "1.5"], 2, "--conf must be <= 1"),

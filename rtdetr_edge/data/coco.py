@@ -43,6 +43,11 @@ def _load_json(path: Path) -> dict:
     return data
 
 
+def _is_int(v) -> bool:
+    """COCO ids are integers (faster-coco-eval and our targets hold them as int64); a bool is not one."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 class CocoDetection:
     """Items: (RGB uint8 image [H,W,3], target) with target = {boxes [n,4] xyxy pixels float32,
     labels [n] int64, image_id int, orig_size (w, h)}."""
@@ -57,34 +62,46 @@ class CocoDetection:
             raise UserError(f"{self.img_dir}: image folder not found")
         try:
             cats = sorted(data["categories"], key=lambda c: c["id"])
+            if not all(_is_int(c["id"]) for c in cats):
+                raise TypeError
             self.category_ids = [int(c["id"]) for c in cats]
             self.class_names = [str(c.get("name", c["id"])) for c in cats]
-        except (KeyError, TypeError, ValueError):
-            raise UserError(f"{self.ann_file}: every category needs an 'id' (and a 'name')") from None
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UserError(f"{self.ann_file}: every category needs an integer 'id' (and a 'name')") from None
         if not self.category_ids:
             raise UserError(f"{self.ann_file}: no categories")
+        twice = sorted({c for c in self.category_ids if self.category_ids.count(c) > 1})
+        if twice:
+            raise UserError(f"{self.ann_file}: category id {twice[0]} is listed more than once in 'categories'")
         self.cat_to_label = {cid: i for i, cid in enumerate(self.category_ids)}
         self.stats = {"clipped": 0, "dropped_zero_area": 0, "crowd": 0, "missing_images": 0,
                       "unreadable_images": 0, "unknown_category": 0, "non_integer_category_id": 0,
                       "non_finite_box": 0, "unknown_image_id": 0, "duplicate_image_id": 0, "bad_image_size": 0}
 
         ids = [img.get("id") if isinstance(img, dict) else None for img in data["images"]]
+        for n, i in enumerate(ids):
+            if not isinstance(data["images"][n], dict):
+                raise UserError(f"{self.ann_file}: image entry {n + 1} (of 'images') is not an object")
+            if not _is_int(i):
+                raise UserError(f"{self.ann_file}: image entry {n + 1} (of 'images') needs an integer id, "
+                                f"not {json.dumps(i)[:40]}")
         seen, duplicated = set(), set()
         for i in ids:
             (duplicated if i in seen else seen).add(i)
         known_ids = seen - duplicated
         anns_by_image = {}
-        for a in data.get("annotations", []):
+        for n, a in enumerate(data.get("annotations", [])):
             try:
                 image_id, bbox, cid = a["image_id"], a["bbox"], a["category_id"]
                 if len(bbox) != 4:
                     raise ValueError
                 box = [float(v) for v in bbox]
-                if isinstance(cid, bool) or not isinstance(cid, (int, float)):
+                if isinstance(cid, bool) or not isinstance(cid, (int, float)) or not _is_int(image_id):
                     raise TypeError
             except (KeyError, TypeError, ValueError):
-                raise UserError(f"{self.ann_file}: annotation {a.get('id', '?') if isinstance(a, dict) else '?'} "
-                                "needs image_id, a numeric category_id and a 4-number bbox") from None
+                which = f"id {a['id']}" if isinstance(a, dict) and "id" in a else f"entry {n + 1}"
+                raise UserError(f"{self.ann_file}: annotation {which} "
+                                "needs an integer image_id, a numeric category_id and a 4-number bbox") from None
             if image_id in duplicated:
                 self.stats["duplicate_image_id"] += 1
                 continue
