@@ -236,7 +236,8 @@ def load_golden(bundle) -> dict:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError) as e:
-        raise UserError(f"{path}: not readable golden data ({e})") from None
+        why = "not an .npz of plain arrays; pickled objects are never loaded" if "pickle" in str(e) else e
+        raise UserError(f"{path}: not readable golden data ({why})") from None
 
 
 def golden_inputs(golden) -> tuple:

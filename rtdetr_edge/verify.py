@@ -52,7 +52,7 @@ def verify(bundle, engine=None, outputs=None, tolerances=None, expect_digest=Non
     """Verify one bundle on this machine; returns the report with `ok`. `expect_digest`: the manifest digest
     the user was given with the bundle (from its sender, by another channel): the manifest's sha256 and
     digest catch accidents, a pinned digest also catches someone who rewrote the manifest."""
-    from .bundle import artifact, golden_inputs, load_golden, planned, problems, read_manifest
+    from .bundle import GOLDEN, artifact, golden_inputs, load_golden, planned, problems, read_manifest
     from .runtime.base import load_runtime
 
     import re
@@ -67,7 +67,11 @@ def verify(bundle, engine=None, outputs=None, tolerances=None, expect_digest=Non
     manifest = read_manifest(bundle)
     target = manifest.get("target") or {}
     damaged = problems(bundle, manifest)
-    golden = load_golden(bundle)
+    try:
+        golden = load_golden(bundle)
+    except UserError as e:
+        why = [d for d in damaged if d.startswith(GOLDEN + " ")]
+        raise UserError(f"{e} -- {why[0]}: the copy is damaged or was edited" if why else str(e)) from None
     x, sizes = golden_inputs(golden)
     device_ran = engine is not None or outputs is not None  # what the device built and ran, or the artifact
     precision, tol = planned(manifest, "runtime" if device_ran else "artifact")

@@ -82,7 +82,7 @@ def world(tmp_path_factory, weights, bundles):
     state["rtdetr_edge"]["imgsz"] = "big"
     torch.save(state, w / "badmeta.pt")
     # bundles: damaged in different ways
-    for name in ("tampered", "edited", "no_golden"):
+    for name in ("tampered", "edited", "no_golden", "bad_golden"):
         shutil.copytree(bundles["onnx"], w / name)
     with open(w / "tampered" / "model.onnx", "r+b") as f:
         f.seek(1000)
@@ -91,6 +91,7 @@ def world(tmp_path_factory, weights, bundles):
     m["input"]["imgsz"] = [64, 64]
     (w / "edited" / "manifest.json").write_text(json.dumps(m))
     (w / "no_golden" / "golden.npz").unlink()
+    (w / "bad_golden" / "golden.npz").write_bytes(os.urandom(2048))  # a damaged copy
     # the user's own folder and file that --force must never delete
     (w / "mine").mkdir()
     (w / "mine" / "thesis.txt").write_text("precious")
@@ -162,6 +163,8 @@ CASES = [
     ("export unknown simplifier", ["export", "--weights", "{weights}", "--simplifier", "magic", "--out", "{o}"], 2,
      "--simplifier must be one of"),
     ("targets a text file", ["targets", W + "/notes.txt"], 2, "notes.txt: expected a mapping"),
+    ("verify damaged golden data", ["verify", W + "/bad_golden", "--json", "{o}"], 2,
+     "golden.npz (differs from its sha256): the copy is damaged or was edited"),
     ("verify not a bundle", ["verify", W, "--json", "{o}"], 2, "not a bundle"),
     ("verify engine and outputs", ["verify", "{onnx}", "--engine", W + "/a.engine", "--outputs", W + "/b.json",
                                    "--json", "{o}"], 2, "exclude each other"),
