@@ -78,13 +78,13 @@ class CocoDetection:
                       "unreadable_images": 0, "unknown_category": 0, "non_integer_category_id": 0,
                       "non_finite_box": 0, "unknown_image_id": 0, "duplicate_image_id": 0, "bad_image_size": 0}
 
-        ids = [img.get("id") if isinstance(img, dict) else None for img in data["images"]]
-        for n, i in enumerate(ids):
-            if not isinstance(data["images"][n], dict):
+        for n, img in enumerate(data["images"]):
+            if not isinstance(img, dict):
                 raise UserError(f"{self.ann_file}: image entry {n + 1} (of 'images') is not an object")
-            if not _is_int(i):
+            if not _is_int(img.get("id")):
                 raise UserError(f"{self.ann_file}: image entry {n + 1} (of 'images') needs an integer id, "
-                                f"not {json.dumps(i)[:40]}")
+                                f"not {json.dumps(img.get('id'))[:40]}")
+        ids = [img["id"] for img in data["images"]]
         seen, duplicated = set(), set()
         for i in ids:
             (duplicated if i in seen else seen).add(i)
