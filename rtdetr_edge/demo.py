@@ -290,6 +290,9 @@ def class_filter(classes, names) -> set:
         for item in str(c).split(","):
             item = item.strip()
             if item.isdigit():
+                if names and int(item) >= len(names):
+                    raise UserError(f"--classes: {item} is not a class index of this model (0-{len(names) - 1}: "
+                                    f"{', '.join(names)})")
                 wanted.add(int(item))
             elif item in (names or []):
                 wanted.add(names.index(item))
@@ -352,8 +355,11 @@ def run_demo(model, source, backend=None, conf=0.5, classes=None, show=False, sa
         stack.callback(_finish, src, stats, start)
         writer = json_file = None
         if json_path is not None:
-            json_file = stack.enter_context(open(stack.enter_context(atomic_path(Path(json_path), suffix=".jsonl")),
-                                                 "w"))
+            tmp = stack.enter_context(atomic_path(Path(json_path), suffix=".jsonl"))
+            try:
+                json_file = stack.enter_context(open(tmp, "w"))
+            except OSError as e:  # a file system that refuses files where os.access said yes (procfs, FUSE)
+                raise UserError(f"--json {json_path}: cannot write there ({e.strerror})") from None
         if show:
             stack.callback(cv2.destroyAllWindows)
         src.start()
