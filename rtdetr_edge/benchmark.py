@@ -194,7 +194,21 @@ def _summary(entries, cpu, runs, warmup, threads, batch, block, processes, how) 
         e["speedup_vs_first"] = entries[0]["p50_ms"] / e["p50_ms"]
         e["speedup_vs_first_interval"] = speedup_interval(entries[0], e) if e is not entries[0] else None
     return {"cpu": cpu, "runs": runs, "warmup": warmup, "threads": threads, "batch": batch, "block": block,
-            "processes": processes, "timing": how, "models": entries}
+            "processes": processes, "timing": how, "models": entries, "sizes_differ": sizes_differ(entries)}
+
+
+def input_size(e) -> str:
+    return "x".join(str(v) for v in e["imgsz"])
+
+
+def sizes_differ(entries):
+    """A warning when the models take different input sizes (a 320 checkpoint beside a 640 export): their
+    speed-ups then compare different work, which the table alone would not show. None when all match."""
+    sizes = list(dict.fromkeys(input_size(e) for e in entries))
+    if len(sizes) < 2:
+        return None
+    return (f"the models take different input sizes ({', '.join(sizes)}): their speed-ups compare different work; "
+            "export them at one size (export --imgsz) to compare runtimes")
 
 
 def spread(e) -> str:
@@ -225,13 +239,15 @@ def write_report(report, folder) -> dict:
              f"{', '.join(cpu['features']) or 'no SIMD flags read'}); batch {report['batch']}, "
              f"{report['runs']} timed runs per model after {report['warmup']} warm-up, threads "
              f"{report['threads'] or 'runtime default'}; {report['timing']}.", "",
-             "| model | ran | p50 ms | p90 ms | p99 ms | FPS | memory MB | speed-up vs first "
+             "| model | input | ran | p50 ms | p90 ms | p99 ms | FPS | memory MB | speed-up vs first "
              f"{'[95% interval] ' if has_intervals(report) else ''}| "
-             f"{spread_title(report)} |", "|---" * 9 + "|"]
+             f"{spread_title(report)} |", "|---" * 10 + "|"]
     for e in report["models"]:
-        lines.append(f"| {e['name']} | {e['ran']} | {e['p50_ms']:.1f} | {e['p90_ms']:.1f} | {e['p99_ms']:.1f} | "
-                     f"{e['fps']:.1f} | {e['memory_mb']:.0f} | "
+        lines.append(f"| {e['name']} | {input_size(e)} | {e['ran']} | {e['p50_ms']:.1f} | {e['p90_ms']:.1f} | "
+                     f"{e['p99_ms']:.1f} | {e['fps']:.1f} | {e['memory_mb']:.0f} | "
                      f"{speedup_text(e['speedup_vs_first'], e.get('speedup_vs_first_interval'))} | {spread(e)} |")
+    if report.get("sizes_differ"):
+        lines += ["", f"**Note:** {report['sizes_differ']}."]
     return write_report_files(folder, "benchmark", report, "\n".join(lines) + "\n", _chart, option="--out")
 
 
@@ -249,7 +265,7 @@ def _chart(report, path):
     ax.barh(y, p50, xerr=err, color="tab:blue", capsize=3)
     for i, e in enumerate(models):
         ax.text(e["p90_ms"], i, f"  {e['p50_ms']:.1f} ms, {e['speedup_vs_first']:.2f}x", va="center", fontsize=8)
-    ax.set_yticks(y, [f"{e['name']}\n[{e['ran']}]" for e in models], fontsize=8)
+    ax.set_yticks(y, [f"{e['name']}\n[{input_size(e)}, {e['ran']}]" for e in models], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(f"latency p50 ms (whisker: p90), {protocol(report)}")
     ax.set_title(f"{report['cpu']['model']}: {', '.join(report['cpu']['features'])}", fontsize=9)

@@ -159,20 +159,22 @@ def demo(console, s, source, save, json_out):
 
 
 def benchmark(console, report, paths, batch, runs):
-    from .benchmark import has_intervals, protocol, speedup_text, spread, spread_title
+    from .benchmark import has_intervals, input_size, protocol, speedup_text, spread, spread_title
 
     cpu = report["cpu"]
     table = Table(title=f"{cpu['model']} ({cpu['cores']} cores; {', '.join(cpu['features']) or '-'}), batch {batch}, "
                         f"{runs} timed runs per model, {protocol(report)}")
     vs_first = "vs first [95%]" if has_intervals(report) else "vs first"
-    for col in ("model", "ran", "p50 ms", "p90 ms", "p99 ms", "FPS", "memory MB", vs_first,
+    for col in ("model", "input", "ran", "p50 ms", "p90 ms", "p99 ms", "FPS", "memory MB", vs_first,
                 spread_title(report).replace(" ms", "")):
         table.add_column(col, justify="left" if col in ("model", "ran") else "right")
     for e in report["models"]:
-        table.add_row(escape(e["name"]), escape(e["ran"]), f"{e['p50_ms']:.1f}", f"{e['p90_ms']:.1f}",
+        table.add_row(escape(e["name"]), input_size(e), escape(e["ran"]), f"{e['p50_ms']:.1f}", f"{e['p90_ms']:.1f}",
                       f"{e['p99_ms']:.1f}", f"{e['fps']:.1f}", f"{e['memory_mb']:.0f}",
                       speedup_text(e["speedup_vs_first"], e.get("speedup_vs_first_interval")), spread(e))
     console.print(table)
+    if report.get("sizes_differ"):
+        _line(console, f"[yellow]note:[/yellow] {escape(report['sizes_differ'])}")
     _line(console, f"report: {paths['json']}, {paths['md']}, {paths['png']}")
 
 

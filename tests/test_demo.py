@@ -352,6 +352,29 @@ def test_benchmark_times_a_model_in_a_row_and_reports_the_run_after_another_apar
     assert all(len(e["times_ms"]) == 6 and e["p50_ms"] > 25 for e in plain["models"])
 
 
+def test_benchmark_says_when_the_models_take_different_input_sizes(monkeypatch, tmp_path):
+    """A 320 checkpoint beside a 640 export: the speed-up compares different work. Each model's input size is a
+    column, and a mixed set carries a note in the report (JSON, Markdown) that the terminal prints too."""
+    import rtdetr_edge.runtime.base as base
+    from rtdetr_edge.benchmark import benchmark, write_report
+
+    _fake_runtimes(monkeypatch, [])
+    fake_open = base.open_model
+
+    def sized(path, threads=None):
+        runtime = fake_open(path, threads)
+        runtime.imgsz = (16, 16) if path == "big" else (8, 8)
+        return runtime
+
+    monkeypatch.setattr(base, "open_model", sized)
+    assert benchmark(["a", "b"], runs=2, warmup=0)["sizes_differ"] is None
+    mixed = benchmark(["a", "big"], runs=2, warmup=0)
+    assert "different input sizes (8x8, 16x16)" in mixed["sizes_differ"]
+    write_report(mixed, tmp_path / "r")
+    md = (tmp_path / "r" / "benchmark.md").read_text()
+    assert "| big (fake) | 16x16 | fp32 |" in md and "different input sizes" in md
+
+
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 
