@@ -15,6 +15,7 @@
 
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,7 @@ class CocoDetection:
             raise UserError(f"{self.ann_file}: every category needs an integer 'id' (and a 'name')") from None
         if not self.category_ids:
             raise UserError(f"{self.ann_file}: no categories")
-        twice = sorted({c for c in self.category_ids if self.category_ids.count(c) > 1})
+        twice = sorted(c for c, n in Counter(self.category_ids).items() if n > 1)
         if twice:
             raise UserError(f"{self.ann_file}: category id {twice[0]} is listed more than once in 'categories'")
         self.cat_to_label = {cid: i for i, cid in enumerate(self.category_ids)}
