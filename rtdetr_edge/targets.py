@@ -341,6 +341,9 @@ def resolve(spec: str) -> Target:
     name, _, key = str(spec).partition("@")
     if not name:
         raise UserError(f"--target {spec!r}: give a target name (see `rtdetr-edge targets`)")
+    if str(spec).endswith("@"):
+        raise UserError(f"--target {spec}: give a runtime after '@' (`rtdetr-edge targets {name}` lists them), "
+                        "or leave out '@' for the default")
     is_file = name.endswith((".yaml", ".yml")) or "/" in name
     if is_file:
         path = Path(name)

@@ -160,6 +160,8 @@ CASES = [
      "unknown target 'jetson-nope'"),
     ("export target without that runtime", ["export", "--weights", "{weights}", "--target", "jetson-nano@jp6.2",
                                             "--out", "{o}"], 2, "jetson-nano has no runtime 'jp6.2'"),
+    ("export target with '@' and no runtime", ["export", "--weights", "{weights}", "--target", "jetson-nano@",
+                                               "--out", "{o}"], 2, "--target jetson-nano@: give a runtime after '@'"),
     ("export unknown simplifier", ["export", "--weights", "{weights}", "--simplifier", "magic", "--out", "{o}"], 2,
      "--simplifier must be one of"),
     ("targets a text file", ["targets", W + "/notes.txt"], 2, "notes.txt: expected a mapping"),
