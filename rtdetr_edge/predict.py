@@ -2,6 +2,7 @@
 PyTorch checkpoint), and drawing of detections. PyTorch is imported only for a checkpoint."""
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +39,27 @@ def draw(image_rgb: np.ndarray, det: Detections, class_names) -> np.ndarray:
     return img
 
 
+def drawn_names(files) -> dict:
+    """The file name of each input's drawn image: its stem + .jpg (photo.png -> photo.jpg), or its whole name + .jpg
+    where another input has the same stem (photo.jpg and photo.png -> photo.jpg.jpg and photo.png.jpg), so no
+    drawn image replaces another (a name still taken is numbered)."""
+    stems = Counter(p.stem for p in files)
+    names, taken = {}, set()
+    for p in files:
+        base = p.stem if stems[p.stem] == 1 else p.name
+        name, k = base + ".jpg", 1
+        while name in taken:  # a.png.jpg beside a.png and a.jpg: numbered
+            k += 1
+            name = f"{base}-{k}.jpg"
+        names[p] = name
+        taken.add(name)
+    return names
+
+
 def predict(weights, source, imgsz=None, conf: float = 0.5, save=None, sampling="grid_sample", exported=False,
             skip_bad=False):
     """Yield (path, Detections filtered by conf, class names) for every image of `source`; with `save`,
-    write the drawn images there (same file names). `weights` is a checkpoint, or with exported=True a
+    write the drawn images there as JPEG (drawn_names). `weights` is a checkpoint, or with exported=True a
     bundle folder or exported model file run by its runtime."""
     import cv2
 
@@ -61,8 +79,9 @@ def predict(weights, source, imgsz=None, conf: float = 0.5, save=None, sampling=
         save = Path(save)
         if save.exists() and not save.is_dir():
             raise UserError(f"--save {save}: exists and is not a folder")
+        drawn = drawn_names(files)
         inputs = {p.resolve() for p in files}
-        clash = next((p for p in files if (save / (p.stem + ".jpg")).resolve() in inputs), None)
+        clash = next((p for p in files if (save / drawn[p]).resolve() in inputs), None)
         if clash is not None:  # a drawn image would replace a photo of the user's
             raise UserError(f"--save {save}: would write over the input {clash}; choose another folder")
         save.mkdir(parents=True, exist_ok=True)
@@ -76,7 +95,7 @@ def predict(weights, source, imgsz=None, conf: float = 0.5, save=None, sampling=
             continue
         det = runtime.detect([image])[0].filter(conf)
         if save is not None:
-            with atomic_path(save / (path.stem + ".jpg"), suffix=".jpg") as tmp:
+            with atomic_path(save / drawn[path], suffix=".jpg") as tmp:
                 if not cv2.imwrite(str(tmp), draw(image, det, names)):
-                    raise UserError(f"{save / (path.stem + '.jpg')}: cannot write the drawn image")
+                    raise UserError(f"{save / drawn[path]}: cannot write the drawn image")
         yield path, det, names

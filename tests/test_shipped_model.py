@@ -73,6 +73,28 @@ def test_shipped_model_detects_on_fresh_data(fresh_val):
     assert metrics["AP"] >= 0.5, metrics
 
 
+def test_predict_draws_inputs_of_the_same_stem_to_different_files(fresh_val, tmp_path):
+    """photo.jpg and photo.png in one folder: each drawn image is kept (both were written to photo.jpg, the second
+    replacing the first)."""
+    import cv2
+
+    from rtdetr_edge.predict import drawn_names
+
+    src = tmp_path / "in"
+    src.mkdir()
+    first, second = sorted((fresh_val / "val").iterdir())[:2]
+    (src / "photo.jpg").write_bytes(first.read_bytes())
+    cv2.imwrite(str(src / "photo.png"), cv2.imread(str(second)))
+    (src / "other.png").write_bytes((src / "photo.png").read_bytes())
+    r = cli("predict", "--weights", "shapes", "--source", src, "--save", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["other.jpg", "photo.jpg.jpg", "photo.png.jpg"]
+    a, b = (cv2.imread(str(tmp_path / "out" / n)) for n in ("photo.jpg.jpg", "photo.png.jpg"))
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 5  # two different pictures, not one written twice
+    names = drawn_names([Path("d/a.jpg"), Path("d/a.png"), Path("d/a.png.jpg")])
+    assert len(set(names.values())) == 3, names  # a name still taken is numbered
+
+
 def test_predict_draws_the_objects_that_are_there(fresh_val, tmp_path):
     gt = json.loads((fresh_val / "annotations" / "instances_val.json").read_text())
     names = {c["id"]: c["name"] for c in gt["categories"]}
