@@ -129,7 +129,7 @@ def run(cfg: QuickstartConfig = None, reporter=None, **options) -> dict:
     run_dir = out / "finetune"
     trainer = Trainer(TrainConfig(data=str(data), model=start_model.variant, weights=str(cfg.weights), epochs=cfg.epochs,
                                   batch=4, imgsz=imgsz, out=str(run_dir), lr=2e-5, warmup_iters=20, workers=1,
-                                  strong_aug=False, time_limit_min=cfg.minutes, seed=cfg.seed))
+                                  strong_aug=False, time_limit_min=cfg.minutes, seed=cfg.seed, replace=True))
     del start_model
     fit_with_progress(trainer, console, label=f"3/{STEPS} fine-tuning", transient=True, say_epochs=False)
     tuned = run_dir / "best.pt"
@@ -142,7 +142,7 @@ def run(cfg: QuickstartConfig = None, reporter=None, **options) -> dict:
         # QATConfig's defaults are the QAT schedule (lr, EMA, batch); one epoch of 200 images warms up for 20 steps
         qat = QATTrainer(QATConfig(data=str(data), weights=str(tuned), epochs=cfg.qat_epochs, imgsz=imgsz, out=str(out / "qat"),
                                    warmup_iters=20, workers=1, time_limit_min=cfg.qat_minutes, seed=cfg.seed,
-                                   calib=cfg.calib))
+                                   calib=cfg.calib, replace=True))
         fit_with_progress(qat, console, label=f"4/{STEPS} QAT", transient=True, say_epochs=False)
         qat_best, qat_ap, qat_iterations = out / "qat" / "best.pt", qat.best_ap, qat.iteration
         reporter.step(4, f"QAT (INT8 fake-quant, policy default) {qat.history[-1]['minutes']:.1f} min: AP "

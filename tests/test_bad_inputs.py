@@ -99,6 +99,9 @@ def world(tmp_path_factory, weights, bundles):
     (w / "calib_missing.txt").write_text("# calibration images\nnope.jpg\n")
     (w / "policy_bad.yaml").write_text("quantize: [backbone, encoder, decoder]\nkeep_float: [decoder.headz]\n")
     (w / "x.jpg").mkdir()  # a folder named like an image
+    (w / "run").mkdir()  # a finished training run: a new run there must not replace its best.pt
+    shutil.copy(weights, w / "run" / "best.pt")
+    shutil.copy(weights, w / "run" / "last.pt")
     (w / "mixed").mkdir()
     cv2.imwrite(str(w / "mixed" / "a.jpg"), np.zeros((32, 32, 3), np.uint8))
     (w / "mixed" / "b.jpg").write_bytes(b"not an image")
@@ -118,6 +121,10 @@ CASES = [
                                           "--imgsz", "64", "--out", "{o}"], 2, "does not match rtdetrv2_r34vd"),
     ("train time limit -1", ["train", "--data", W, "--time-limit", "-1", "--out", "{o}"], 2, "--time-limit"),
     ("train out is a file", ["train", "--data", W, "--out", W + "/notes.txt"], 2, "notes.txt: exists and is not a folder"),
+    ("train onto a finished run", ["train", "--data", W, "--weights", "{weights}", "--imgsz", "64", "--out",
+                                   W + "/run"], 2, "run: holds a run (last.pt, best.pt); --resume continues it"),
+    ("qat onto a finished run", ["qat", "--data", W, "--weights", "{weights}", "--imgsz", "64", "--out", W + "/run"],
+     2, "run: holds a run (last.pt, best.pt); --resume continues it"),
     ("train batch not a number", ["train", "--data", W, "--batch", "abc"], 2, "Invalid value for '--batch'"),
     ("train nan boxes", ["train", "--data", W + "/nan_boxes", "--train-json", W + "/nan_boxes/annotations/instances_val.json",
                          "--val-json", W + "/nan_boxes/annotations/instances_val.json", "--images", W + "/nan_boxes/val",

@@ -68,6 +68,7 @@ class TrainConfig:
     imgsz: tuple = (640, 640)
     out: str = "runs/train"
     resume: bool = False
+    replace: bool = False  # start a new run in a folder that holds one (the quickstart's own run folders on a rerun)
     lr: float = 1e-4
     backbone_lr_mult: float = None  # default: 0.1 with --weights, 1.0 from scratch
     weight_decay: float = 1e-4
@@ -165,6 +166,10 @@ class Trainer:
         self.cfg = cfg
         cfg.imgsz = parse_imgsz(cfg.imgsz)
         self.out = Path(cfg.out)
+        held = [n for n in ("last.pt", "best.pt") if (self.out / n).is_file()]
+        if held and not (cfg.resume or cfg.replace):  # a new run would replace them at its first epoch: a 72-epoch best.pt, lost
+            raise UserError(f"--out {self.out}: holds a run ({', '.join(held)}); --resume continues it, another "
+                            "--out starts a new one")
         if _distributed() and not dist.is_initialized():
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         self.rank = _rank()
