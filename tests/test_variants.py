@@ -36,9 +36,9 @@ def test_parse_imgsz(text, expect):
     assert parse_imgsz(text) == expect
 
 
-@pytest.mark.parametrize("bad", [100, "480x", "abc", (640,), 0, "64x70"])
+@pytest.mark.parametrize("bad", [100, "480x", "abc", (640,), 0, "64x70", "320x640x3"])
 def test_parse_imgsz_rejects(bad):
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match="expected 640 or HEIGHTxWIDTH" if str(bad).count("x") == 2 else ""):
         parse_imgsz(bad)
 
 
