@@ -7,6 +7,7 @@ then read by rtdetr-edge as a user would. Printed: the largest difference betwee
 and ours on the same input (eval mode), and whether predict and export (ONNX) ran.
 
     python benchmarks/authors_checkpoint.py --repo /path/to/RT-DETR/rtdetrv2_pytorch [--imgsz 640]
+        [--points 1|2|3|4] [--discrete]    # their sp1-sp3 checkpoints; their _dsp ones
 """
 
 import argparse
@@ -22,6 +23,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repo", required=True, help="the authors' rtdetrv2_pytorch folder")
     ap.add_argument("--imgsz", type=int, default=640, help="640: their anchors hold +inf outside the border")
+    ap.add_argument("--points", type=int, default=4, choices=[1, 2, 3, 4],
+                    help="sampling points per level: 4 as rtdetrv2_r18vd, 1-3 as their sp1-sp3 checkpoints")
+    ap.add_argument("--discrete", action="store_true",
+                    help="their discrete sampling (the _dsp checkpoints), read by ours with sampling='discrete'")
+    ap.add_argument("--seed", type=int, default=0, help="of the perturbation of their initial weights")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
     from authors_ort import authors_model
@@ -30,10 +36,11 @@ def main():
     from rtdetr_edge.export import export
 
     torch.manual_seed(0)
-    theirs = authors_model(args.repo, 80, args.imgsz).eval()
+    theirs = authors_model(args.repo, 80, args.imgsz, num_points=args.points,
+                           cross_attn_method="discrete" if args.discrete else "default").eval()
     # their initialisation leaves the encoder's class scores tied (a constant bias, tiny weights): top-k
     # would pick among ties by rounding. Perturbed as a trained model's weights are, the queries are distinct.
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(args.seed)
     with torch.no_grad():
         for p in theirs.parameters():
             p.add_(torch.randn(p.shape, generator=g) * 0.02)
@@ -42,7 +49,7 @@ def main():
     tmp = Path(tempfile.mkdtemp())
     path = tmp / "rtdetrv2_r18vd_theirs.pth"
     torch.save({"ema": {"module": state, "updates": 0}, "last_epoch": -1}, path)
-    ours = load_model(path, imgsz=args.imgsz)
+    ours = load_model(path, imgsz=args.imgsz, sampling="discrete" if args.discrete else "grid_sample")
     x = torch.rand(2, 3, args.imgsz, args.imgsz, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         a, b = theirs(x), ours(x)

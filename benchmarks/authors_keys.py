@@ -27,6 +27,9 @@ from unittest import mock
 # the authors' configs (configs/rtdetrv2/*.yml and include/rtdetrv2_r50vd.yml), what differs per variant
 VARIANTS = {
     "rtdetrv2_r18vd": dict(depth=18, freeze_norm=False, in_channels=[128, 256, 512], expansion=0.5, num_layers=3),
+    # their sampling-point ablation (configs/rtdetrv2/rtdetrv2_r18vd_sp{1,2,3}_120e_coco.yml): num_points per level
+    **{f"rtdetrv2_r18vd_sp{n}": dict(depth=18, freeze_norm=False, in_channels=[128, 256, 512], expansion=0.5,
+                                     num_layers=3, num_points=[n] * 3) for n in (1, 2, 3)},
     "rtdetrv2_r34vd": dict(depth=34, freeze_norm=False, in_channels=[128, 256, 512], expansion=0.5, num_layers=4),
     "rtdetrv2_r50vd_m": dict(depth=50, freeze_norm=True, in_channels=[512, 1024, 2048], expansion=0.5,
                              num_layers=6),
@@ -73,7 +76,7 @@ def build(repo, name, num_classes=80, size=(640, 640)):
     decoder = RTDETRTransformerv2(num_classes=num_classes, feat_channels=[hidden] * 3, feat_strides=[8, 16, 32],
                                   hidden_dim=256, num_levels=3, num_layers=v["num_layers"], num_queries=300,
                                   num_denoising=100, label_noise_ratio=0.5, box_noise_scale=1.0, eval_idx=-1,
-                                  num_points=[4, 4, 4], cross_attn_method="default", query_select_method="default",
+                                  num_points=v.get("num_points", [4, 4, 4]), cross_attn_method="default", query_select_method="default",
                                   eval_spatial_size=list(size))
     model = nn.Module()
     model.backbone, model.encoder, model.decoder = backbone, encoder, decoder

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 
-def authors_model(repo, num_classes, imgsz):
+def authors_model(repo, num_classes, imgsz, num_points=4, cross_attn_method="default"):
     sys.path.insert(0, str(Path(__file__).parent))
     from authors_keys import VARIANTS, _StubFinder
 
@@ -56,7 +56,7 @@ def authors_model(repo, num_classes, imgsz):
                                                feat_strides=[8, 16, 32], hidden_dim=256, num_levels=3,
                                                num_layers=v["num_layers"], num_queries=300, num_denoising=100,
                                                label_noise_ratio=0.5, box_noise_scale=1.0, eval_idx=-1,
-                                               num_points=[4, 4, 4], cross_attn_method="default",
+                                               num_points=[num_points] * 3, cross_attn_method=cross_attn_method,
                                                query_select_method="default", eval_spatial_size=[imgsz, imgsz])
 
         def forward(self, x):

@@ -17,7 +17,8 @@ from cli_runner import run_cli
 from rtdetr_edge import UserError, build_model, load_model
 
 DATA = Path(__file__).parent / "data"
-VARIANTS = ["rtdetrv2_r18vd", "rtdetrv2_r34vd", "rtdetrv2_r50vd_m", "rtdetrv2_r50vd", "rtdetrv2_r101vd"]
+VARIANTS = ["rtdetrv2_r18vd", "rtdetrv2_r34vd", "rtdetrv2_r50vd_m", "rtdetrv2_r50vd", "rtdetrv2_r101vd",
+            "rtdetrv2_r18vd_sp1", "rtdetrv2_r18vd_sp2", "rtdetrv2_r18vd_sp3"]  # the last: 1-3 sampling points per level
 
 
 def record(variant):
@@ -74,7 +75,7 @@ def test_same_keys_and_shapes_as_the_authors(variant):
     assert {k: s for k, s in ours.items() if not ignore(k)} == {k: s for k, s in theirs.items() if not ignore(k)}
 
 
-@pytest.mark.parametrize("variant", ["rtdetrv2_r18vd", "rtdetrv2_r50vd_m"])
+@pytest.mark.parametrize("variant", ["rtdetrv2_r18vd", "rtdetrv2_r50vd_m", "rtdetrv2_r18vd_sp1", "rtdetrv2_r18vd_sp3"])
 def test_their_checkpoint_loads_and_the_variant_is_inferred(variant, tmp_path, caplog):
     path = tmp_path / "theirs.pth"
     state = save_authors_checkpoint(variant, path)

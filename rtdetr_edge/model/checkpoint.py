@@ -76,17 +76,19 @@ def _signature_of_state(state: dict) -> dict:
         hidden = state["encoder.input_proj.0.conv.weight"].shape[0]
         csp_hidden = state["encoder.fpn_blocks.0.conv1.conv.weight"].shape[0]
         in_channels = tuple(state[f"encoder.input_proj.{i}.conv.weight"].shape[1] for i in range(3))
+        # sampling points over the levels (the authors' sp1/sp2/sp3 checkpoints: 3, 6, 9; else 12): 8 heads, x and y
+        points = state["decoder.decoder.layers.0.cross_attn.sampling_offsets.bias"].shape[0] // 16
     except KeyError as e:
         raise UserError(f"not an RT-DETRv2 checkpoint: missing {e.args[0]}") from None
     return {"bottleneck": bottleneck, "blocks": blocks, "enc_hidden": hidden,
             "expansion": round(csp_hidden / hidden, 3), "in_channels": in_channels,
-            "dec_layers": count("decoder.decoder.layers.")}
+            "dec_layers": count("decoder.decoder.layers."), "points": points}
 
 
 def _signature_of_variant(v) -> dict:
     return {"bottleneck": v.depth >= 50, "blocks": RESNET_DEPTHS[v.depth], "enc_hidden": v.enc_hidden_dim,
             "expansion": round(v.expansion, 3), "in_channels": tuple(v.enc_in_channels),
-            "dec_layers": v.dec_layers}
+            "dec_layers": v.dec_layers, "points": sum(v.num_points)}
 
 
 def infer_variant(state: dict) -> str:
@@ -100,7 +102,8 @@ def infer_variant(state: dict) -> str:
         if _signature_of_variant(v) == sig:
             return name
     raise UserError(f"cannot infer the variant from the checkpoint (backbone blocks {sig['blocks']}, "
-                    f"encoder width {sig['enc_hidden']}, {sig['dec_layers']} decoder layers); pass --variant")
+                    f"encoder width {sig['enc_hidden']}, {sig['dec_layers']} decoder layers, {sig['points']} "
+                    "sampling points over the levels); pass --variant")
 
 
 def _short(keys, n=5):

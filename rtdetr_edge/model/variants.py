@@ -1,5 +1,6 @@
-"""The five released RT-DETRv2 variants as data (hyper-parameters of the authors' configs), and one narrow
-r18vd of ours for quick experiments on small images (and the test suite): same code, fewer channels."""
+"""The released RT-DETRv2 variants as data (hyper-parameters of the authors' configs: the five sizes and the
+r18vd sampling-point ablation), and one narrow r18vd of ours for quick experiments on small images (and the test
+suite): same code, fewer channels."""
 
 from dataclasses import dataclass, field
 
@@ -29,6 +30,11 @@ class Variant:
 
 VARIANTS = {v.name: v for v in [
     Variant("rtdetrv2_r18vd", "S", 18, (128, 256, 512), expansion=0.5, dec_layers=3, published_ap=47.9),
+    # the authors' ablation on sampling points (their README): r18vd with 1, 2 or 3 points per level instead of 4,
+    # released checkpoints, fewer samples for devices where grid_sample is slow
+    *[Variant(f"rtdetrv2_r18vd_sp{n}", f"S sp{n}", 18, (128, 256, 512), expansion=0.5, dec_layers=3,
+              num_points=(n, n, n), published_ap=ap, notes=f"{n} sampling point{'s' if n > 1 else ''} per level")
+      for n, ap in ((1, 47.3), (2, 47.7), (3, 47.8))],
     Variant("rtdetrv2_r34vd", "M*", 34, (128, 256, 512), expansion=0.5, dec_layers=4, published_ap=49.9),
     Variant("rtdetrv2_r50vd_m", "M", 50, (512, 1024, 2048), expansion=0.5, dec_layers=6, eval_idx=2,
             freeze_norm=True, freeze_at=0, published_ap=51.9,
