@@ -64,7 +64,8 @@ def world(tmp_path_factory, weights, bundles):
     coco(d, [dict(good[0], id="a"), good[1]], [dict(box, id=1, image_id=1)])
     d = w / "dup_category"
     shutil.copytree(w / "val", d / "val")
-    coco(d, good, [dict(box, id=1)], categories=[{"id": 1, "name": "a"}] * 2 + [{"id": i, "name": "c"} for i in (3, 4, 5, 6)])
+    coco(d, good, [dict(box, id=1)],
+         categories=[{"id": 1, "name": "a"}] * 2 + [{"id": i, "name": "c"} for i in (3, 4, 5, 6)])
     d = w / "annotation_not_object"
     shutil.copytree(w / "val", d / "val")
     coco(d, good, [dict(box, id=1), "x"])

@@ -65,7 +65,7 @@ class CocoDetection:
             cats = sorted(data["categories"], key=lambda c: c["id"])
             if not all(_is_int(c["id"]) for c in cats):
                 raise TypeError
-            self.category_ids = [int(c["id"]) for c in cats]
+            self.category_ids = [c["id"] for c in cats]
             self.class_names = [str(c.get("name", c["id"])) for c in cats]
         except (KeyError, TypeError, ValueError, AttributeError):
             raise UserError(f"{self.ann_file}: every category needs an integer 'id' (and a 'name')") from None

@@ -69,10 +69,10 @@ def parse_imgsz(imgsz) -> tuple:
         text = imgsz.lower().strip()
         try:
             parts = [int(p) for p in text.split("x")] if "x" in text else [int(text)]
+            if len(parts) > 2:
+                raise ValueError
         except ValueError:
             raise UserError(f"--imgsz: expected 640 or HEIGHTxWIDTH like 480x640, got {imgsz!r}") from None
-        if len(parts) > 2:
-            raise UserError(f"--imgsz: expected 640 or HEIGHTxWIDTH like 480x640, got {imgsz!r}")
         imgsz = parts[0] if len(parts) == 1 else tuple(parts)
     if isinstance(imgsz, int):
         size = (imgsz, imgsz)
